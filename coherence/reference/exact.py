@@ -1,0 +1,162 @@
+"""The exact reference oracle: SPEC §3–§4 over rationals.
+
+:class:`ExactEngine` runs the generic recurrences of
+:mod:`coherence.reference.recurrences` over ``gmpy2.mpq`` (the default, fast for
+the very large denominators of repeated conditioning) or ``fractions.Fraction``.
+Rational quantities (policies, z, w, occupancy, J_prob, J_count) are exact; the
+float quantities of SPEC §3 (J_soft, J_sum, causal entropy, causal KL, kappa) are
+computed from the exact rationals with logs taken as log(num) - log(den), so they
+never underflow, and summed with ``math.fsum``.
+
+Cost: O(T·S·A·S') arithmetic operations per backward pass (successor lists, no
+trajectory enumeration).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+from coherence._numbers import log_rational, to_float
+from coherence.reference import recurrences as rec
+from coherence.reference.model import MDP
+from coherence.reference.operators import PolicyCache, PolicySpec
+from coherence.reference.recurrences import (
+    MPQ,
+    ExactMDP,
+    NumberSystem,
+    SoftQ,
+    SoftValues,
+)
+
+__all__ = ["ExactEngine", "Reward", "to_fraction_table"]
+
+Table = list[list[list[Any]]]
+Reward = tuple[Table, list[Any]]
+
+
+def to_fraction_table(table: Any) -> Any:
+    """Nested lists of mpq (or Fraction) -> the same nesting of Fraction."""
+    if isinstance(table, list):
+        return [to_fraction_table(x) for x in table]
+    return Fraction(int(table.numerator), int(table.denominator))
+
+
+class ExactEngine:
+    """Exact engine for one MDP (policies are nested lists ``[t][s][a]``)."""
+
+    name = "exact"
+
+    def __init__(self, mdp: MDP, ns: NumberSystem[Any] = MPQ) -> None:
+        self.mdp = mdp
+        self.m: ExactMDP[Any] = rec.lift(mdp, ns)
+        self.ns = ns
+        self.cache: PolicyCache[Table] = PolicyCache(self)
+
+    # ---------------------------------------------------------- primitives
+    def prior_policy(self) -> Table:
+        return self.m.prior_policy()
+
+    def base_reward(self) -> Reward:
+        return self.m.rho, self.m.rho_T
+
+    def scale_reward(self, reward: Reward, alpha: Any) -> Reward:
+        return rec.scale_reward(self.m, reward[0], reward[1], alpha)
+
+    def soft_values(self, policy: Table, reward: Reward) -> SoftValues[Any]:
+        return rec.soft_values(self.m, policy, reward[0], reward[1])
+
+    def condition(self, base: Table, values: SoftValues[Any]) -> Table:
+        return rec.condition(self.m, base, values)
+
+    def fold(self, reward: Reward, policy: Table, *, literal: bool) -> Reward:
+        return rec.fold_reward(self.m, reward[0], policy, literal=literal), reward[1]
+
+    def soft_q_policy(self, values: SoftValues[Any], f: SoftQ) -> Table:
+        return rec.soft_q_policy(self.m, values, f)
+
+    # ---------------------------------------------------------- quantities
+    def policy(self, spec: PolicySpec) -> Table:
+        """The policy named by ``spec`` (memoised)."""
+        if not spec.is_rational:
+            raise ValueError(f"policy: {spec.label()} is not rational; use a float "
+                             "backend")
+        return self.cache.get(spec)
+
+    def values(self, policy: Table) -> SoftValues[Any]:
+        """z, w of ``policy`` under the MDP's own reward."""
+        return self.soft_values(policy, self.base_reward())
+
+    def occupancy(self, policy: Table) -> list[list[Any]]:
+        return rec.occupancy(self.m, policy)
+
+    def j_prob(self, policy: Table) -> Any:
+        return rec.j_prob(self.m, self.values(policy))
+
+    def j_count(self, policy: Table) -> Any:
+        return rec.j_count(self.m, policy, self.occupancy(policy))
+
+    def j_soft(self, policy: Table) -> float:
+        return log_rational(self.j_prob(policy))
+
+    def j_sum(self, policy: Table) -> float:
+        """E[sum_t r_t + r_T]; a zero-probability term contributes 0 (SPEC §2)."""
+        d = self.occupancy(policy)
+        terms: list[float] = []
+        T = self.m.horizon
+        for t in range(T):
+            for s, ds in enumerate(d[t]):
+                for a, pa in enumerate(policy[t][s]):
+                    weight = ds * pa
+                    if weight != 0:
+                        terms.append(to_float(weight) * log_rational(self.m.rho[t][s][a]))
+        for s, ds in enumerate(d[T]):
+            if ds != 0:
+                terms.append(to_float(ds) * log_rational(self.m.rho_T[s]))
+        if -math.inf in terms:
+            return -math.inf
+        return math.fsum(terms)
+
+    def causal_entropy(self, policy: Table) -> float:
+        """sum_t E_{d_t} H(pi_t(.|s)) in nats."""
+        d = self.occupancy(policy)
+        terms = [
+            -to_float(d[t][s]) * to_float(pa) * log_rational(pa)
+            for t in range(self.m.horizon)
+            for s in range(self.m.n_states) if d[t][s] != 0
+            for pa in policy[t][s] if pa != 0
+        ]
+        return math.fsum(terms) + 0.0
+
+    def causal_kl(self, policy: Table, other: Table) -> float:
+        """KL_c(pi || q) = sum_t E_{s~d_t^pi} KL(pi_t(.|s) || q_t(.|s)); +inf when
+        q = 0 < pi at a reachable state."""
+        d = self.occupancy(policy)
+        terms: list[float] = []
+        for t in range(self.m.horizon):
+            for s in range(self.m.n_states):
+                if d[t][s] == 0:
+                    continue
+                for pa, qa in zip(policy[t][s], other[t][s], strict=True):
+                    if pa == 0 or pa == qa:
+                        continue
+                    if qa == 0:
+                        return math.inf
+                    terms.append(to_float(d[t][s] * pa)
+                                 * (log_rational(pa) - log_rational(qa)))
+        return math.fsum(terms) + 0.0
+
+    def kappa(self, policy: Table, f: SoftQ) -> float:
+        """kappa_f(pi) = KL_c(pi || pi^{Q,f})."""
+        return self.causal_kl(policy, self.soft_q_policy(self.values(policy), f))
+
+    # ---------------------------------------------------- tables for answers
+    def policy_table(self, policy: Table) -> Table:
+        return policy
+
+    def z_table(self, policy: Table) -> Table:
+        return self.values(policy).z
+
+    def w_table(self, policy: Table) -> list[list[Any]]:
+        return self.values(policy).w

@@ -1,0 +1,276 @@
+"""Float64 reference engine in log space (SPEC §3–§4), one MDP, numpy.
+
+Policies are log-probabilities ``log_pi[t, s, a]``; rewards are ``(r[t, s, a],
+r_T[s])`` with r = log rho in [-inf, +inf); values are ``Q[t, s, a]`` and
+``V[t, s]`` (t = 0..T):
+
+    V_T(s)   = r_T(s)
+    Q_t(s,a) = r_t(s,a) + log sum_{s'} P(s'|s,a) exp V_{t+1}(s')
+    V_t(s)   = log sum_a pi_t(a|s) exp Q_t(s,a)
+
+The expectation over s' is a dense matrix-vector product with P reshaped to
+``(S*A, S')`` against exp(V - max V), so each backward step streams P once
+(memory-bandwidth bound). Rows whose shifted sum underflows are recomputed with
+a per-row log-sum-exp, so accuracy does not depend on the spread of V.
+
+SPEC §2 conventions: exp(-inf) = 0, log 0 = -inf, a zero-weight term
+contributes 0 whatever its value, conditioning where V = -inf returns the base
+policy, a softmax of all -inf is uniform. No public function returns NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from coherence.reference.model import MDP, FloatArray
+from coherence.reference.operators import PolicyCache, PolicySpec
+from coherence.reference.recurrences import Argmax, SoftQ
+
+__all__ = [
+    "ARGMAX_RTOL",
+    "LogValues",
+    "NumpyEngine",
+    "log_expectation",
+    "logsumexp",
+    "softmax",
+]
+
+#: SPEC §2: a is a maximiser when |Q - max Q| <= 1e-9 * max(1, |max Q|).
+ARGMAX_RTOL = 1e-9
+_UNDERFLOW = 1e-250
+
+Reward = tuple[FloatArray, FloatArray]
+
+
+def logsumexp(x: FloatArray, axis: int = -1) -> FloatArray:
+    """log sum exp along ``axis``; -inf where every entry is -inf (never NaN)."""
+    m = np.max(x, axis=axis, keepdims=True)
+    shift = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+    return np.squeeze(out, axis=axis)
+
+
+def softmax(x: FloatArray, axis: int = -1) -> FloatArray:
+    """Log-softmax along ``axis``; uniform where every entry is -inf (SPEC §2)."""
+    lse = logsumexp(x, axis=axis)
+    lse_k = np.expand_dims(lse, axis)
+    n = x.shape[axis]
+    dead = np.isneginf(lse_k)
+    out: FloatArray = np.where(dead, -math.log(n),
+                               x - np.where(dead, 0.0, lse_k))
+    return out
+
+
+def log_expectation(P2: FloatArray, V: FloatArray) -> FloatArray:
+    """log sum_{s'} P[row, s'] exp V[s'] for each row of ``P2`` (shape (R, S')).
+
+    Fast path: one matrix-vector product against exp(V - max V). Rows whose sum
+    underflows (below 1e-250, or 0 while some successor has V > -inf) are
+    recomputed exactly in log space.
+    """
+    m = float(np.max(V))
+    if m == -math.inf:
+        return np.full(P2.shape[0], -math.inf)
+    acc = P2 @ np.exp(V - m)
+    with np.errstate(divide="ignore"):
+        out: FloatArray = np.log(acc) + m
+    bad = np.flatnonzero(acc < _UNDERFLOW)
+    if bad.size:
+        with np.errstate(divide="ignore"):
+            lp = np.log(P2[bad]) + V[None, :]
+        out[bad] = logsumexp(lp, axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class LogValues:
+    """Q[t, s, a] (t < T) and V[t, s] (t <= T) of a policy under a reward."""
+
+    Q: FloatArray
+    V: FloatArray
+
+
+def _times(weight: FloatArray, value: FloatArray) -> FloatArray:
+    """weight * value with 0 * (+-inf) = 0 (SPEC §2)."""
+    with np.errstate(invalid="ignore"):
+        out: FloatArray = np.where(weight == 0, 0.0, weight * value)
+    return out
+
+
+class NumpyEngine:
+    """Float64 log-space engine for one MDP."""
+
+    name = "numpy"
+
+    def __init__(self, mdp: MDP) -> None:
+        self.mdp = mdp
+        S, A = mdp.n_states, mdp.n_actions
+        self.P2: FloatArray = np.ascontiguousarray(
+            mdp.transition_array.reshape(S * A, S))
+        self.r: FloatArray = mdp.log_success
+        self.r_T: FloatArray = mdp.log_terminal_success
+        self.log_p: FloatArray = mdp.log_prior
+        self.mu: FloatArray = mdp.initial_array
+        self.cache: PolicyCache[FloatArray] = PolicyCache(self)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.mdp.horizon, self.mdp.n_states, self.mdp.n_actions
+
+    # ---------------------------------------------------------- primitives
+    def prior_policy(self) -> FloatArray:
+        return np.broadcast_to(self.log_p, self.shape).copy()
+
+    def base_reward(self) -> Reward:
+        return self.r, self.r_T
+
+    def scale_reward(self, reward: Reward, alpha: Any) -> Reward:
+        """alpha * r with 0 * (-inf) = 0, terminal included (SPEC §2)."""
+        a = float(alpha)
+        if not a >= 0:
+            raise ValueError(f"alpha: must be >= 0, got {alpha!r}")
+        if a == 0:
+            return np.zeros_like(reward[0]), np.zeros_like(reward[1])
+        return a * reward[0], a * reward[1]
+
+    def soft_values(self, policy: FloatArray, reward: Reward) -> LogValues:
+        """Backward pass of SPEC §3 in log space."""
+        T, S, A = self.shape
+        r, r_T = reward
+        Q = np.empty((T, S, A))
+        V = np.empty((T + 1, S))
+        V[T] = r_T
+        for t in range(T - 1, -1, -1):
+            Q[t] = r[t] + log_expectation(self.P2, V[t + 1]).reshape(S, A)
+            V[t] = logsumexp(policy[t] + Q[t], axis=1)
+        return LogValues(Q=Q, V=V)
+
+    def condition(self, base: FloatArray, values: LogValues) -> FloatArray:
+        """base * exp(Q - V), renormalised; base where V = -inf."""
+        V = values.V[:-1, :, None]
+        dead = np.isneginf(V)
+        raw = base + values.Q - np.where(dead, 0.0, V)
+        return np.where(dead, base, softmax(raw, axis=2))
+
+    def fold(self, reward: Reward, policy: FloatArray, *, literal: bool) -> Reward:
+        """R + log pi (- log p); -inf where p = 0 (SPEC §2)."""
+        r, r_T = reward
+        if literal:
+            return r + policy, r_T
+        impossible = np.isneginf(self.log_p)[None]
+        out = np.where(impossible, -math.inf,
+                       r + policy - np.where(impossible, 0.0, self.log_p))
+        return out, r_T
+
+    def soft_q_policy(self, values: LogValues, f: SoftQ) -> FloatArray:
+        """Boltzmann softmax(Q / delta) or uniform over argmax Q (SPEC §2 tolerance)."""
+        Q = values.Q
+        if isinstance(f, Argmax):
+            top = np.max(Q, axis=2, keepdims=True)
+            finite = np.isfinite(top)
+            tol = ARGMAX_RTOL * np.maximum(1.0, np.abs(np.where(finite, top, 0.0)))
+            with np.errstate(invalid="ignore"):
+                member = np.where(finite, np.abs(Q - np.where(finite, top, 0.0)) <= tol,
+                                  True)
+            with np.errstate(divide="ignore"):
+                return softmax(np.log(member.astype(np.float64)), axis=2)
+        delta = float(f.delta)
+        return softmax(Q / delta, axis=2)
+
+    def maxent_policy(self, alpha: Any) -> FloatArray:
+        """Entropy-regularised optimum (SPEC §4), expectation backup:
+        Qt = r + E_{s'} Vt(s'),  Vt = (1/alpha) log sum_a p exp(alpha Qt),
+        pi proportional to p exp(alpha Qt); the prior where every Qt is -inf."""
+        a = float(alpha)
+        if not a >= 0:
+            raise ValueError(f"alpha: must be >= 0, got {alpha!r}")
+        if a == 0:
+            return self.prior_policy()
+        T, S, A = self.shape
+        pi = np.empty((T, S, A))
+        Vt = self.r_T.copy()
+        for t in range(T - 1, -1, -1):
+            dead_next = np.isneginf(Vt)
+            mean = self.P2 @ np.where(dead_next, 0.0, Vt)
+            hits_dead = (self.P2 @ dead_next.astype(np.float64)) > 0
+            Qt = self.r[t] + np.where(hits_dead, -math.inf, mean).reshape(S, A)
+            logits = self.log_p + a * Qt
+            lse = logsumexp(logits, axis=1)
+            dead = np.isneginf(lse)[:, None]
+            pi[t] = np.where(dead, self.log_p, softmax(logits, axis=1))
+            Vt = lse / a
+        return pi
+
+    # ---------------------------------------------------------- quantities
+    def policy(self, spec: PolicySpec) -> FloatArray:
+        """The log-policy named by ``spec`` (memoised)."""
+        return self.cache.get(spec)
+
+    def values(self, policy: FloatArray) -> LogValues:
+        return self.soft_values(policy, self.base_reward())
+
+    def occupancy(self, policy: FloatArray) -> FloatArray:
+        """d[t, s] = P(s_t = s), t = 0..T."""
+        T, S, A = self.shape
+        d = np.empty((T + 1, S))
+        d[0] = self.mu
+        pi = np.exp(policy)
+        for t in range(T):
+            d[t + 1] = (d[t][:, None] * pi[t]).reshape(S * A) @ self.P2
+        return d
+
+    def j_prob(self, policy: FloatArray) -> float:
+        return float(np.exp(self.j_soft(policy)))
+
+    def j_soft(self, policy: FloatArray) -> float:
+        V0 = self.values(policy).V[0]
+        with np.errstate(divide="ignore"):
+            return float(logsumexp(np.log(self.mu) + V0, axis=0))
+
+    def _expect(self, policy: FloatArray, step: FloatArray, final: FloatArray) -> float:
+        d = self.occupancy(policy)
+        weight = d[:-1, :, None] * np.exp(policy)
+        terms = np.concatenate([_times(weight, step).ravel(),
+                                _times(d[-1], final).ravel()])
+        if np.isneginf(terms).any():
+            return -math.inf
+        return math.fsum(terms.tolist())
+
+    def j_sum(self, policy: FloatArray) -> float:
+        return self._expect(policy, self.r, self.r_T)
+
+    def j_count(self, policy: FloatArray) -> float:
+        return self._expect(policy, np.exp(self.r), np.exp(self.r_T))
+
+    def causal_entropy(self, policy: FloatArray) -> float:
+        return self._expect(policy, -policy, np.zeros(self.mdp.n_states)) + 0.0
+
+    def causal_kl(self, policy: FloatArray, other: FloatArray) -> float:
+        d = self.occupancy(policy)
+        weight = d[:-1, :, None] * np.exp(policy)
+        with np.errstate(invalid="ignore"):
+            diff = np.where(np.isneginf(policy), 0.0, policy - other)
+        if np.isposinf(diff[weight > 0]).any():
+            return math.inf
+        return math.fsum(_times(weight, diff).ravel().tolist()) + 0.0
+
+    def kappa(self, policy: FloatArray, f: SoftQ) -> float:
+        return self.causal_kl(policy, self.soft_q_policy(self.values(policy), f))
+
+    # ---------------------------------------------------- tables for answers
+    def policy_table(self, policy: FloatArray) -> FloatArray:
+        out: FloatArray = np.exp(policy)
+        return out
+
+    def z_table(self, policy: FloatArray) -> FloatArray:
+        out: FloatArray = np.exp(self.values(policy).Q)
+        return out
+
+    def w_table(self, policy: FloatArray) -> FloatArray:
+        out: FloatArray = np.exp(self.values(policy).V)
+        return out
