@@ -48,10 +48,12 @@ class ExactEngine:
 
     name = "exact"
 
-    def __init__(self, mdp: MDP, ns: NumberSystem[Any] = MPQ) -> None:
-        self.mdp = mdp
-        self.m: ExactMDP[Any] = rec.lift(mdp, ns)
-        self.ns = ns
+    def __init__(self, mdp: MDP | ExactMDP[Any], ns: NumberSystem[Any] = MPQ) -> None:
+        """``mdp`` is a validated :class:`MDP` (lifted into ``ns``) or an
+        :class:`ExactMDP` already in a number system (symbolic families of
+        theory/ and proofs/ use this; ``ns`` is then ignored)."""
+        self.m: ExactMDP[Any] = mdp if isinstance(mdp, ExactMDP) else rec.lift(mdp, ns)
+        self.ns = self.m.ns
         self.cache: PolicyCache[Table] = PolicyCache(self)
 
     # ---------------------------------------------------------- primitives
