@@ -52,6 +52,7 @@ class ExactEngine:
         """``mdp`` is a validated :class:`MDP` (lifted into ``ns``) or an
         :class:`ExactMDP` already in a number system (symbolic families of
         theory/ and proofs/ use this; ``ns`` is then ignored)."""
+        self.mdp: MDP | None = mdp if isinstance(mdp, MDP) else None
         self.m: ExactMDP[Any] = mdp if isinstance(mdp, ExactMDP) else rec.lift(mdp, ns)
         self.ns = self.m.ns
         self.cache: PolicyCache[Table] = PolicyCache(self)
