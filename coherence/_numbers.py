@@ -83,8 +83,8 @@ def parse_number(value: object, field: str) -> Fraction | float:
 def format_rational(value: RationalLike) -> str:
     """Lowest-terms rational string: "25/61", "1", "0", "-3/4"."""
     # gmpy2 prints integers of any length (int.__str__ stops at 4300 digits).
-    num = gmpy2.mpz(value.numerator).digits(10)  # type: ignore[call-overload]
-    den = gmpy2.mpz(value.denominator).digits(10)  # type: ignore[call-overload]
+    num: str = gmpy2.mpz(value.numerator).digits(10)
+    den: str = gmpy2.mpz(value.denominator).digits(10)
     return num if den == "1" else f"{num}/{den}"
 
 
@@ -107,4 +107,5 @@ def to_float(value: RationalLike) -> float:
     """Correctly rounded float of a rational (integer true division)."""
     num = int(value.numerator)  # type: ignore[call-overload]
     den = int(value.denominator)  # type: ignore[call-overload]
-    return num / den
+    out: float = num / den
+    return out

@@ -69,14 +69,18 @@ def register(info: BackendInfo) -> None:
 def _lazy(module: str, attr: str) -> Callable[[MDP, tuple[str, ...]], QueryEngine]:
     def factory(mdp: MDP, options: tuple[str, ...]) -> QueryEngine:
         make: Callable[[MDP, tuple[str, ...]], QueryEngine] = getattr(
-            importlib.import_module(module), attr)
+            importlib.import_module(module), attr
+        )
         return make(mdp, options)
+
     return factory
 
 
 def _no_options(name: str, options: tuple[str, ...]) -> None:
     if options:
-        raise ValueError(f"backend: {name!r} takes no options, got {':'.join(options)!r}")
+        raise ValueError(
+            f"backend: {name!r} takes no options, got {':'.join(options)!r}"
+        )
 
 
 def _exact(mdp: MDP, options: tuple[str, ...]) -> QueryEngine:
@@ -93,11 +97,18 @@ def _numpy(mdp: MDP, options: tuple[str, ...]) -> QueryEngine:
     return NumpyEngine(mdp)
 
 
-register(BackendInfo("exact", _exact, True,
-                     "rationals (gmpy2.mpq); rational policies only"))
+register(
+    BackendInfo("exact", _exact, True, "rationals (gmpy2.mpq); rational policies only")
+)
 register(BackendInfo("numpy", _numpy, False, "float64, log space, one MDP"))
-register(BackendInfo("torch", _lazy("coherence.gpu.backend", "make_engine"), False,
-                     "batched torch engine; options float32|float64, cpu|cuda"))
+register(
+    BackendInfo(
+        "torch",
+        _lazy("coherence.gpu.backend", "make_engine"),
+        False,
+        "batched torch engine; options float32|float64, cpu|cuda",
+    )
+)
 
 
 def names() -> list[str]:
@@ -107,8 +118,9 @@ def names() -> list[str]:
 def describe(name: str) -> BackendInfo:
     base = name.split(":", 1)[0]
     if base not in _REGISTRY:
-        raise ValueError(f"backend: unknown backend {name!r}; expected one of "
-                         f"{', '.join(names())}")
+        raise ValueError(
+            f"backend: unknown backend {name!r}; expected one of {', '.join(names())}"
+        )
     return _REGISTRY[base]
 
 

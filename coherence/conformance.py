@@ -87,9 +87,13 @@ def answer_query(engine: backends.QueryEngine, mdp: MDP, query: Query) -> Answer
     if q == "kappa":
         assert query.f is not None  # checked by Query
         return float(engine.kappa(pol, query.f))
-    method = {"J_prob": engine.j_prob, "J_soft": engine.j_soft,
-              "J_sum": engine.j_sum, "J_count": engine.j_count,
-              "causal_entropy": engine.causal_entropy}[q]
+    method = {
+        "J_prob": engine.j_prob,
+        "J_soft": engine.j_soft,
+        "J_sum": engine.j_sum,
+        "J_count": engine.j_count,
+        "causal_entropy": engine.causal_entropy,
+    }[q]
     return _scalar(method(pol))
 
 
@@ -166,8 +170,9 @@ def _leaves(answer: Answer, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path, answer
 
 
-def compare(got: Answer, want: Answer, tol: Tolerance, *,
-            strict: bool = False) -> Mismatch | None:
+def compare(
+    got: Answer, want: Answer, tol: Tolerance, *, strict: bool = False
+) -> Mismatch | None:
     """None when ``got`` matches ``want``; else the worst mismatching point.
 
     Exact against exact: equality. Anything involving a float: pass when
@@ -179,9 +184,12 @@ def compare(got: Answer, want: Answer, tol: Tolerance, *,
     if set(got_leaves) != set(want_leaves):
         missing = sorted(set(want_leaves) - set(got_leaves))
         extra = sorted(set(got_leaves) - set(want_leaves))
-        return Mismatch("", got if not isinstance(got, Mapping) else "...",
-                        want if not isinstance(want, Mapping) else "...",
-                        f"shape differs: missing {missing[:3]} extra {extra[:3]}")
+        return Mismatch(
+            "",
+            got if not isinstance(got, Mapping) else "...",
+            want if not isinstance(want, Mapping) else "...",
+            f"shape differs: missing {missing[:3]} extra {extra[:3]}",
+        )
     worst: Mismatch | None = None
     worst_excess = -1.0
     for path, w in want_leaves.items():
@@ -229,21 +237,33 @@ class Check:
 def _short(x: Any) -> str:
     if _is_exact(x):
         text = format_rational(x)
-        return text if len(text) <= 40 else f"{text[:18]}...{text[-18:]} (~{float(x):.6g})"
+        return (
+            text if len(text) <= 40 else f"{text[:18]}...{text[-18:]} (~{float(x):.6g})"
+        )
     if isinstance(x, float):
         return repr(x)
     return str(x)
 
 
-def check_case(case: Case, results: Results | None, *, tolerance: Tolerance | None = None,
-               strict: bool = False) -> list[Check]:
+def check_case(
+    case: Case,
+    results: Results | None,
+    *,
+    tolerance: Tolerance | None = None,
+    strict: bool = False,
+) -> list[Check]:
     """Compare results with expected answers (or the oracle's answers)."""
     evaluator: Evaluator | None = None
     checks: list[Check] = []
     for query in case.queries:
         base = case.tolerance_for(query)
-        tol = base if tolerance is None else Tolerance(
-            rel=max(base.rel, tolerance.rel), abs=max(base.abs, tolerance.abs))
+        tol = (
+            base
+            if tolerance is None
+            else Tolerance(
+                rel=max(base.rel, tolerance.rel), abs=max(base.abs, tolerance.abs)
+            )
+        )
         label = query.policy.label()
         if query.id in case.expected:
             want, source = case.expected[query.id], "expected"
@@ -252,23 +272,43 @@ def check_case(case: Case, results: Results | None, *, tolerance: Tolerance | No
                 evaluator = Evaluator(case)
             want, source = evaluator.answer(query), "oracle"
         if results is None or query.id not in results.answers:
-            checks.append(Check(case.name, query.id, query.quantity, label, "missing",
-                                source))
+            checks.append(
+                Check(case.name, query.id, query.quantity, label, "missing", source)
+            )
             continue
         try:
             got = parse_answer(results.answers[query.id], f"answers[{query.id}]")
         except ValueError as exc:
-            checks.append(Check(case.name, query.id, query.quantity, label, "fail",
-                                source, f"malformed answer: {exc}"))
+            checks.append(
+                Check(
+                    case.name,
+                    query.id,
+                    query.quantity,
+                    label,
+                    "fail",
+                    source,
+                    f"malformed answer: {exc}",
+                )
+            )
             continue
         mismatch = compare(got, want, tol, strict=strict and query.is_exact)
         if mismatch is None:
-            checks.append(Check(case.name, query.id, query.quantity, label, "pass", source))
+            checks.append(
+                Check(case.name, query.id, query.quantity, label, "pass", source)
+            )
         else:
-            checks.append(Check(
-                case.name, query.id, query.quantity, label, "fail", source,
-                f"{mismatch.path} got {_short(mismatch.got)} want {_short(mismatch.want)}"
-                f" ({mismatch.detail})"))
+            checks.append(
+                Check(
+                    case.name,
+                    query.id,
+                    query.quantity,
+                    label,
+                    "fail",
+                    source,
+                    f"{mismatch.path} got {_short(mismatch.got)} "
+                    f"want {_short(mismatch.want)} ({mismatch.detail})",
+                )
+            )
     return checks
 
 
@@ -284,8 +324,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         results, errors = run_case(case, args.backend)
         path = results_path(args.out, case.name)
         write_results(path, results)
-        print(f"{case.name}: {len(results.answers)}/{len(case.queries)} answered "
-              f"with {args.backend} -> {path}")
+        print(
+            f"{case.name}: {len(results.answers)}/{len(case.queries)} answered "
+            f"with {args.backend} -> {path}"
+        )
         for qid, message in errors.items():
             print(f"  {qid}: not answered: {message}", file=sys.stderr)
             status = 1
@@ -296,8 +338,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     tolerance = None
     if args.rel is not None or args.abs is not None:
         tolerance = Tolerance(rel=args.rel or 0.0, abs=args.abs or 0.0)
-        print(f"note: tolerance loosened on the command line to at least "
-              f"rel={tolerance.rel:g}, abs={tolerance.abs:g}")
+        print(
+            f"note: tolerance loosened on the command line to at least "
+            f"rel={tolerance.rel:g}, abs={tolerance.abs:g}"
+        )
     cases = _load_cases(args.cases)
     rows: list[Check] = []
     for case in cases:
@@ -306,42 +350,60 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if path.exists():
             results = load_results(path)
             if results.case != case.name:
-                raise CaseError(f"results {str(path)!r}: case: expected {case.name!r}, "
-                                f"got {results.case!r}")
+                raise CaseError(
+                    f"results {str(path)!r}: case: expected {case.name!r}, "
+                    f"got {results.case!r}"
+                )
         else:
             results = None
         rows.extend(check_case(case, results, tolerance=tolerance, strict=args.strict))
     width = max([len(f"{r.case}/{r.query}") for r in rows] + [10])
     for r in rows:
-        line = f"{r.status.upper():8} {f'{r.case}/{r.query}':{width}}  {r.quantity:14} " \
-               f"{r.policy:22} vs {r.source}"
+        line = (
+            f"{r.status.upper():8} {f'{r.case}/{r.query}':{width}}  {r.quantity:14} "
+            f"{r.policy:22} vs {r.source}"
+        )
         print(line + (f"  {r.detail}" if r.detail else ""))
     counts = {s: sum(r.status == s for r in rows) for s in ("pass", "fail", "missing")}
-    print(f"{counts['pass']} passed, {counts['fail']} failed, "
-          f"{counts['missing']} missing")
+    print(
+        f"{counts['pass']} passed, {counts['fail']} failed, {counts['missing']} missing"
+    )
     return 0 if counts["fail"] == 0 and counts["missing"] == 0 else 1
 
 
 def register(sub: Any) -> None:
     """Add ``conformance run`` and ``conformance check``."""
     parser = sub.add_parser("conformance", help="answer and check conformance cases")
-    inner = parser.add_subparsers(dest="conformance_command", metavar="ACTION",
-                                  required=True)
+    inner = parser.add_subparsers(
+        dest="conformance_command", metavar="ACTION", required=True
+    )
     run = inner.add_parser("run", help="answer every query of the cases")
     run.add_argument("cases", nargs="+", metavar="CASE")
     run.add_argument("--out", required=True, metavar="DIR")
-    run.add_argument("--backend", default=AUTO,
-                     help=f"auto (default: exact where the answer is rational, numpy "
-                          f"otherwise) or one of {', '.join(backends.names())}; "
-                          "options after ':' (torch:float32)")
+    run.add_argument(
+        "--backend",
+        default=AUTO,
+        help=f"auto (default: exact where the answer is rational, numpy "
+        f"otherwise) or one of {', '.join(backends.names())}; "
+        "options after ':' (torch:float32)",
+    )
     run.set_defaults(handler=_cmd_run)
     check = inner.add_parser("check", help="compare results with expected answers")
     check.add_argument("cases", nargs="+", metavar="CASE")
     check.add_argument("--results", required=True, metavar="DIR")
-    check.add_argument("--strict", action="store_true",
-                       help="fail a float answer to an exact query")
-    check.add_argument("--rel", type=float, default=None,
-                       help="looser relative tolerance for a float engine")
-    check.add_argument("--abs", type=float, default=None,
-                       help="looser absolute tolerance for a float engine")
+    check.add_argument(
+        "--strict", action="store_true", help="fail a float answer to an exact query"
+    )
+    check.add_argument(
+        "--rel",
+        type=float,
+        default=None,
+        help="looser relative tolerance for a float engine",
+    )
+    check.add_argument(
+        "--abs",
+        type=float,
+        default=None,
+        help="looser absolute tolerance for a float engine",
+    )
     check.set_defaults(handler=_cmd_check)

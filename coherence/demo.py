@@ -35,16 +35,26 @@ def demo_data() -> dict[str, Any]:
 
     naive = e.policy(PolicySpec("G", k=1))
     retraining = [
-        {"k": k, "ridge": ridge(PolicySpec("G", k=k)),
-         "J_prob": format_rational(e.j_prob(e.policy(PolicySpec("G", k=k)))),
-         "kappa_1": e.kappa(e.policy(PolicySpec("G", k=k)), ONE)}
+        {
+            "k": k,
+            "ridge": ridge(PolicySpec("G", k=k)),
+            "J_prob": format_rational(e.j_prob(e.policy(PolicySpec("G", k=k)))),
+            "kappa_1": e.kappa(e.policy(PolicySpec("G", k=k)), ONE),
+        }
         for k in range(5)
     ]
-    temperatures = [{"alpha": a, "ridge": ridge(PolicySpec("T", alpha=Fraction(a)))}
-                    for a in range(5)]
-    boltzmann = [{"i": i, "ridge": ridge(PolicySpec("B", i=i, f=ONE)),
-                  "kappa_1": e.kappa(e.policy(PolicySpec("B", i=i, f=ONE)), ONE)}
-                 for i in range(4)]
+    temperatures = [
+        {"alpha": a, "ridge": ridge(PolicySpec("T", alpha=Fraction(a)))}
+        for a in range(5)
+    ]
+    boltzmann = [
+        {
+            "i": i,
+            "ridge": ridge(PolicySpec("B", i=i, f=ONE)),
+            "kappa_1": e.kappa(e.policy(PolicySpec("B", i=i, f=ONE)), ONE),
+        }
+        for i in range(4)
+    ]
     b3 = e.policy(PolicySpec("B", i=3, f=ONE))
     storm = stochastic_counterexample()
     s = ExactEngine(storm)
@@ -57,11 +67,12 @@ def demo_data() -> dict[str, Any]:
     return {
         "mountain_race": {
             "setup": "deterministic, uniform prior over {up, down}, horizon 2; "
-                     "root -up-> ridge -> {gold 1, chasm 0}; root -down-> forest -> "
-                     "{finish 3/4, finish 3/4} (terminal success probabilities)",
-            "naive_policy": {"ridge": format_rational(naive[0][root][up]),
-                             "gold_given_ridge": format_rational(
-                                 naive[1][ridge_state][up])},
+            "root -up-> ridge -> {gold 1, chasm 0}; root -down-> forest -> "
+            "{finish 3/4, finish 3/4} (terminal success probabilities)",
+            "naive_policy": {
+                "ridge": format_rational(naive[0][root][up]),
+                "gold_given_ridge": format_rational(naive[1][ridge_state][up]),
+            },
             "naive_incoherence_kappa_1": e.kappa(naive, ONE),
             "retraining": retraining,
             "temperature": temperatures,
@@ -69,13 +80,14 @@ def demo_data() -> dict[str, Any]:
             "boltzmann_fixed_point": {
                 "ridge": format_rational(b3[0][root][up]),
                 "gold_given_ridge": format_rational(b3[1][ridge_state][up]),
-                "forest_branch": [format_rational(x) for x in
-                                  b3[1][race.state_index("forest")]],
+                "forest_branch": [
+                    format_rational(x) for x in b3[1][race.state_index("forest")]
+                ],
             },
         },
         "stochastic_counterexample": {
             "setup": "uniform prior; a1 -> s1 w.p. 3/4, s2 w.p. 1/4; a2 -> s1, s2 "
-                     "w.p. 1/2; success 1/3 at s1, 2/3 at s2; horizon 1",
+            "w.p. 1/2; success 1/3 at s1, 2/3 at s2; horizon 1",
             "G_1": first(PolicySpec("G", k=1)),
             "G_2": first(PolicySpec("G", k=2)),
             "F_2": first(PolicySpec("F", k=2)),
@@ -92,8 +104,8 @@ def render(data: dict[str, Any]) -> str:
         "The mountain race (SPEC §6)",
         f"  {m['setup']}.",
         "",
-        "1. Naive goal conditioning, pi(a|s) = p(a|s, success), assumes its future self",
-        "   acts like the prior (which falls into the chasm half the time):",
+        "1. Naive goal conditioning, pi(a|s) = p(a|s, success), assumes its future",
+        "   self acts like the prior (which falls into the chasm half the time):",
         f"     G_1(ridge | root) = {m['naive_policy']['ridge']}"
         f"   (prefers the forest, although ridge then gold succeeds surely);",
         f"     G_1(gold | ridge) = {m['naive_policy']['gold_given_ridge']}.",
@@ -103,27 +115,40 @@ def render(data: dict[str, Any]) -> str:
         "2. Re-training on its own successful rollouts, G_k = cond(G_{k-1}, r):",
     ]
     for row in m["retraining"]:
-        lines.append(f"     k={row['k']}:  G_k(ridge|root) = {row['ridge']:>8}   "
-                     f"J_prob = {row['J_prob']:>8}   kappa_1 = {row['kappa_1']:.6f}")
-    lines += ["", "3. Lowering the temperature, T_alpha = cond(p, alpha r), gives the "
-              "same sequence", "   (deterministic dynamics): T_alpha(ridge|root) = "
-              "1/(1 + 2 (3/4)^alpha)"]
-    lines.append("     " + "   ".join(f"alpha={r['alpha']}: {r['ridge']}"
-                                      for r in m["temperature"]))
-    lines += ["", "4. Iterated Boltzmann coherence (delta = 1), B_{i+1} = "
-              "softmax(Q^{B_i}):"]
+        lines.append(
+            f"     k={row['k']}:  G_k(ridge|root) = {row['ridge']:>8}   "
+            f"J_prob = {row['J_prob']:>8}   kappa_1 = {row['kappa_1']:.6f}"
+        )
+    lines += [
+        "",
+        "3. Lowering the temperature, T_alpha = cond(p, alpha r), gives the "
+        "same sequence",
+        "   (deterministic dynamics): T_alpha(ridge|root) = 1/(1 + 2 (3/4)^alpha)",
+    ]
+    lines.append(
+        "     "
+        + "   ".join(f"alpha={r['alpha']}: {r['ridge']}" for r in m["temperature"])
+    )
+    lines += [
+        "",
+        "4. Iterated Boltzmann coherence (delta = 1), B_{i+1} = softmax(Q^{B_i}):",
+    ]
     for row in m["boltzmann_iterations"]:
-        lines.append(f"     B_{row['i']}(ridge|root) = {row['ridge']:>4}   "
-                     f"kappa_1(B_{row['i']}) = {row['kappa_1']:.6f}")
+        lines.append(
+            f"     B_{row['i']}(ridge|root) = {row['ridge']:>4}   "
+            f"kappa_1(B_{row['i']}) = {row['kappa_1']:.6f}"
+        )
     fp = m["boltzmann_fixed_point"]
-    lines += [f"   Fixed point: ridge {fp['ridge']}, gold|ridge {fp['gold_given_ridge']}, "
-              f"forest branch {' / '.join(fp['forest_branch'])}: coherent (kappa = 0).",
-              "",
-              "5. Stochastic dynamics break the correspondence:",
-              f"   {st['setup']}.",
-              f"     G_1(a1) = {st['G_1']}, G_2(a1) = {st['G_2']} = F_2(a1) = {st['F_2']},"
-              f" but T_2(a1) = {st['T_2']}:",
-              "   the temperature route conditions the dynamics too (optimism)."]
+    lines += [
+        f"   Fixed point: ridge {fp['ridge']}, gold|ridge {fp['gold_given_ridge']}, "
+        f"forest branch {' / '.join(fp['forest_branch'])}: coherent (kappa = 0).",
+        "",
+        "5. Stochastic dynamics break the correspondence:",
+        f"   {st['setup']}.",
+        f"     G_1(a1) = {st['G_1']}, G_2(a1) = {st['G_2']} = F_2(a1) = {st['F_2']},"
+        f" but T_2(a1) = {st['T_2']}:",
+        "   the temperature route conditions the dynamics too (optimism).",
+    ]
     return "\n".join(lines)
 
 

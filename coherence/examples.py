@@ -10,8 +10,11 @@ from coherence.reference.model import MDP
 __all__ = ["mountain_race", "stochastic_counterexample"]
 
 
-def mountain_race(gold: object = "1", chasm: object = "0",
-                  forest: tuple[object, object] = ("3/4", "3/4")) -> MDP:
+def mountain_race(
+    gold: object = "1",
+    chasm: object = "0",
+    forest: tuple[object, object] = ("3/4", "3/4"),
+) -> MDP:
     """Deterministic, uniform prior, T = 2: root -> {ridge (up), forest (down)};
     ridge -> {gold, chasm}; forest -> {finish1, finish2}; terminal success
     probabilities gold, chasm, forest[0], forest[1] (0 elsewhere)."""
@@ -29,8 +32,15 @@ def mountain_race(gold: object = "1", chasm: object = "0",
         horizon=2,
         transitions=transitions,
         initial={"root": "1"},
-        terminal_success={"root": "0", "ridge": "0", "forest": "0", "gold": gold,
-                          "chasm": chasm, "finish1": forest[0], "finish2": forest[1]},
+        terminal_success={
+            "root": "0",
+            "ridge": "0",
+            "forest": "0",
+            "gold": gold,
+            "chasm": chasm,
+            "finish1": forest[0],
+            "finish2": forest[1],
+        },
     )
 
 
@@ -43,7 +53,10 @@ def stochastic_counterexample() -> MDP:
         actions=["a1", "a2"],
         horizon=1,
         transitions={
-            "root": {"a1": {"s1": "3/4", "s2": "1/4"}, "a2": {"s1": "1/2", "s2": "1/2"}},
+            "root": {
+                "a1": {"s1": "3/4", "s2": "1/4"},
+                "a2": {"s1": "1/2", "s2": "1/2"},
+            },
             "s1": {"a1": {"s1": "1"}, "a2": {"s1": "1"}},
             "s2": {"a1": {"s2": "1"}, "a2": {"s2": "1"}},
         },

@@ -14,7 +14,7 @@ from typing import Any
 
 import z3
 
-__all__ = ["Z3", "Z3System"]
+__all__ = ["Z3", "FieldSystem", "Z3System"]
 
 
 class Z3System:
@@ -43,3 +43,48 @@ class Z3System:
 
 
 Z3 = Z3System()
+
+
+class FieldSystem:
+    """Exact rational functions over QQ in named symbols (``sympy.polys`` field).
+
+    Elements are kept in canonical reduced form, so ``x == y`` decides identity
+    of rational functions exactly and much faster than simplifying ``sympy.Expr``
+    trees: running the recurrences here and comparing two results IS a symbolic
+    proof of the identity for every value of the symbols where no denominator
+    vanishes. The zero test of SPEC §2 is exact: a rational function is zero only
+    when it is identically zero, so families over this system state that every
+    symbol ranges over values making the tested quantities non-zero (success
+    probabilities in (0, 1], priors with full support). Powers need an integer
+    exponent; argmax is unavailable (a symbolic value has no order).
+    """
+
+    name = "field"
+
+    def __init__(self, names: Sequence[str]) -> None:
+        from sympy import QQ
+        from sympy.polys.fields import field
+
+        if len(set(names)) != len(names) or not names:
+            raise ValueError(f"names: expected distinct symbol names, got {names!r}")
+        self._qq = QQ
+        made = field(",".join(names), QQ)
+        self.field: Any = made[0]
+        self.symbols: dict[str, Any] = dict(zip(names, made[1:], strict=True))
+
+    def const(self, q: Fraction) -> Any:
+        return self.field(self._qq(q.numerator, q.denominator))
+
+    def where_zero(self, x: Any, if_zero: Any, otherwise: Callable[[], Any]) -> Any:
+        return if_zero if x == 0 else otherwise()
+
+    def power(self, x: Any, exponent: Any) -> Any:
+        e = Fraction(exponent)
+        if e.denominator != 1:
+            raise ValueError(f"exponent: rational functions need an integer, got {e}")
+        if e == 0:
+            return self.field.one
+        return x ** int(e)
+
+    def argmax_mask(self, xs: Sequence[Any]) -> list[Any]:
+        raise ValueError("argmax: symbolic rational functions have no order")

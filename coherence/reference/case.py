@@ -81,10 +81,15 @@ class Tolerance:
         for key in ("rel", "abs"):
             if key in obj:
                 value = obj[key]
-                if (isinstance(value, bool) or not isinstance(value, (int, float))
-                        or not math.isfinite(value) or value < 0):
-                    raise CaseError(f"{where}.{key}: expected a non-negative number, "
-                                    f"got {value!r}")
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, (int, float))
+                    or not math.isfinite(value)
+                    or value < 0
+                ):
+                    raise CaseError(
+                        f"{where}.{key}: expected a non-negative number, got {value!r}"
+                    )
                 values[key] = float(value)
         return cls(**values)
 
@@ -98,9 +103,13 @@ def _parse_f(obj: object, where: str) -> SoftQ:
     if isinstance(obj, Mapping) and set(obj) == {"boltzmann"}:
         delta = parse_rational(obj["boltzmann"], f"{where}.boltzmann")
         if delta <= 0:
-            raise CaseError(f"{where}.boltzmann: delta must be > 0, got {obj['boltzmann']!r}")
+            raise CaseError(
+                f"{where}.boltzmann: delta must be > 0, got {obj['boltzmann']!r}"
+            )
         return Boltzmann(delta)
-    raise CaseError(f'{where}: expected "argmax" or {{"boltzmann": delta}}, got {obj!r}')
+    raise CaseError(
+        f'{where}: expected "argmax" or {{"boltzmann": delta}}, got {obj!r}'
+    )
 
 
 def _f_to_json(f: SoftQ) -> object:
@@ -114,7 +123,9 @@ def _count(obj: Mapping[str, Any], key: str, where: str) -> int:
         raise CaseError(f"{where}: missing {key!r}")
     value = obj[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise CaseError(f"{where}.{key}: expected a non-negative integer, got {value!r}")
+        raise CaseError(
+            f"{where}.{key}: expected a non-negative integer, got {value!r}"
+        )
     return value
 
 
@@ -123,8 +134,10 @@ def _parse_policy(obj: object, where: str) -> PolicySpec:
         raise CaseError(f"{where}: expected an object with an 'operator', got {obj!r}")
     op = obj["operator"]
     if op not in OPERATORS:
-        raise CaseError(f"{where}.operator: unknown operator {op!r}; expected one of "
-                        f"{', '.join(OPERATORS)}")
+        raise CaseError(
+            f"{where}.operator: unknown operator {op!r}; expected one of "
+            f"{', '.join(OPERATORS)}"
+        )
     allowed = {"operator"}
     spec: PolicySpec
     if op == "prior":
@@ -144,7 +157,9 @@ def _parse_policy(obj: object, where: str) -> PolicySpec:
         allowed.update({"i", "f"})
         if "f" not in obj:
             raise CaseError(f"{where}: missing 'f'")
-        spec = PolicySpec("B", i=_count(obj, "i", where), f=_parse_f(obj["f"], f"{where}.f"))
+        spec = PolicySpec(
+            "B", i=_count(obj, "i", where), f=_parse_f(obj["f"], f"{where}.f")
+        )
     unknown = set(obj) - allowed
     if unknown:
         raise CaseError(f"{where}: unknown keys {sorted(unknown)} for operator {op!r}")
@@ -178,15 +193,19 @@ class Query:
 
     def __post_init__(self) -> None:
         if self.quantity not in QUANTITIES:
-            raise CaseError(f"query {self.id!r}: unknown quantity {self.quantity!r}; "
-                            f"expected one of {', '.join(QUANTITIES)}")
+            raise CaseError(
+                f"query {self.id!r}: unknown quantity {self.quantity!r}; "
+                f"expected one of {', '.join(QUANTITIES)}"
+            )
         if self.quantity == "kappa" and self.f is None:
             raise CaseError(f"query {self.id!r}: quantity 'kappa' needs 'f'")
         if self.quantity != "kappa" and self.f is not None:
             raise CaseError(f"query {self.id!r}: 'f' is only for quantity 'kappa'")
         if self.exact is True and not self._rational():
-            raise CaseError(f"query {self.id!r}: 'exact': true, but {self.quantity} of "
-                            f"{self.policy.label()} is a float quantity")
+            raise CaseError(
+                f"query {self.id!r}: 'exact': true, but {self.quantity} of "
+                f"{self.policy.label()} is a float quantity"
+            )
 
     def _rational(self) -> bool:
         return self.quantity in EXACT_QUANTITIES and self.policy.is_rational
@@ -223,12 +242,16 @@ class Query:
             f=_parse_f(obj["f"], f"{where}.f") if "f" in obj else None,
             exact=exact,
             tolerance=Tolerance.parse(obj["tolerance"], f"{where}.tolerance")
-            if "tolerance" in obj else None,
+            if "tolerance" in obj
+            else None,
         )
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"id": self.id, "quantity": self.quantity,
-                                  "policy": _policy_to_json(self.policy)}
+        out: dict[str, object] = {
+            "id": self.id,
+            "quantity": self.quantity,
+            "policy": _policy_to_json(self.policy),
+        }
         if self.f is not None:
             out["f"] = _f_to_json(self.f)
         if self.exact is not None:
@@ -271,8 +294,9 @@ def parse_answer(obj: object, where: str) -> Answer:
             return parse_number(obj, where)
         except ValueError as exc:
             raise CaseError(str(exc)) from None
-    raise CaseError(f"{where}: expected a number, a numeric string or an object, "
-                    f"got {obj!r}")
+    raise CaseError(
+        f"{where}: expected a number, a numeric string or an object, got {obj!r}"
+    )
 
 
 def answer_to_json(answer: Answer) -> object:
@@ -303,9 +327,22 @@ def _read_json(path: str | os.PathLike[str], what: str) -> Any:
         raise CaseError(f"{what} {os.fspath(path)!r}: not UTF-8 text ({exc})") from None
 
 
-_CASE_KEYS = {"format", "name", "horizon", "states", "actions", "initial",
-              "transitions", "success", "terminal_success", "prior",
-              "time_dependent_success", "queries", "expected", "tolerance"}
+_CASE_KEYS = {
+    "format",
+    "name",
+    "horizon",
+    "states",
+    "actions",
+    "initial",
+    "transitions",
+    "success",
+    "terminal_success",
+    "prior",
+    "time_dependent_success",
+    "queries",
+    "expected",
+    "tolerance",
+}
 
 
 def case_from_json(data: object) -> Case:
@@ -350,8 +387,9 @@ def case_from_json(data: object) -> Case:
         if key not in ids:
             raise CaseError(f"expected: {key!r} is not a query id")
     expected = {k: parse_answer(v, f"expected[{k}]") for k, v in raw_expected.items()}
-    tolerance = (Tolerance.parse(data["tolerance"], "tolerance")
-                 if "tolerance" in data else None)
+    tolerance = (
+        Tolerance.parse(data["tolerance"], "tolerance") if "tolerance" in data else None
+    )
     return Case(mdp=mdp, queries=queries, expected=expected, tolerance=tolerance)
 
 
@@ -377,24 +415,36 @@ def case_to_json(case: Case) -> dict[str, object]:
         "actions": list(ac),
         "initial": {st[s]: fmt(q) for s, q in enumerate(mdp.initial) if q != 0},
         "transitions": {
-            st[s]: {ac[a]: {st[j]: fmt(p) for j, p in row} for a, row in enumerate(rows)}
+            st[s]: {
+                ac[a]: {st[j]: fmt(p) for j, p in row} for a, row in enumerate(rows)
+            }
             for s, rows in enumerate(mdp.transitions)
         },
     }
     base = mdp.success[0]
-    out["success"] = {st[s]: {ac[a]: fmt(q) for a, q in enumerate(row) if q != 1}
-                      for s, row in enumerate(base) if any(q != 1 for q in row)}
+    out["success"] = {
+        st[s]: {ac[a]: fmt(q) for a, q in enumerate(row) if q != 1}
+        for s, row in enumerate(base)
+        if any(q != 1 for q in row)
+    }
     overrides = {
-        str(t): {st[s]: {ac[a]: fmt(q) for a, q in enumerate(row) if q != base[s][a]}
-                 for s, row in enumerate(table) if row != base[s]}
-        for t, table in enumerate(mdp.success) if table != base
+        str(t): {
+            st[s]: {ac[a]: fmt(q) for a, q in enumerate(row) if q != base[s][a]}
+            for s, row in enumerate(table)
+            if row != base[s]
+        }
+        for t, table in enumerate(mdp.success)
+        if table != base
     }
     if overrides:
         out["time_dependent_success"] = overrides
-    out["terminal_success"] = {st[s]: fmt(q) for s, q in enumerate(mdp.terminal_success)
-                               if q != 1}
-    out["prior"] = {st[s]: {ac[a]: fmt(q) for a, q in enumerate(row)}
-                    for s, row in enumerate(mdp.prior)}
+    out["terminal_success"] = {
+        st[s]: fmt(q) for s, q in enumerate(mdp.terminal_success) if q != 1
+    }
+    out["prior"] = {
+        st[s]: {ac[a]: fmt(q) for a, q in enumerate(row)}
+        for s, row in enumerate(mdp.prior)
+    }
     if case.tolerance is not None:
         out["tolerance"] = case.tolerance.to_json()
     out["queries"] = [q.to_json() for q in case.queries]
@@ -423,8 +473,9 @@ def load_results(path: str | os.PathLike[str]) -> Results:
     if not isinstance(data, Mapping):
         raise CaseError(f"{where}: expected a JSON object")
     if data.get("format") != RESULTS_FORMAT:
-        raise CaseError(f"{where}: format: expected {RESULTS_FORMAT!r}, got "
-                        f"{data.get('format')!r}")
+        raise CaseError(
+            f"{where}: format: expected {RESULTS_FORMAT!r}, got {data.get('format')!r}"
+        )
     case = data.get("case")
     if not isinstance(case, str):
         raise CaseError(f"{where}: case: expected a string, got {case!r}")
@@ -439,12 +490,15 @@ def load_results(path: str | os.PathLike[str]) -> Results:
 
 def write_results(path: str | os.PathLike[str], results: Results) -> None:
     """Write a results file atomically."""
-    atomic_write_json(path, {
-        "format": RESULTS_FORMAT,
-        "case": results.case,
-        "implementation": results.implementation,
-        "answers": {k: answer_to_json(v) for k, v in results.answers.items()},
-    })
+    atomic_write_json(
+        path,
+        {
+            "format": RESULTS_FORMAT,
+            "case": results.case,
+            "implementation": results.implementation,
+            "answers": {k: answer_to_json(v) for k, v in results.answers.items()},
+        },
+    )
 
 
 def results_path(directory: str | os.PathLike[str], case_name: str) -> Path:

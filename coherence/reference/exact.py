@@ -83,8 +83,9 @@ class ExactEngine:
     def policy(self, spec: PolicySpec) -> Table:
         """The policy named by ``spec`` (memoised)."""
         if not spec.is_rational:
-            raise ValueError(f"policy: {spec.label()} is not rational; use a float "
-                             "backend")
+            raise ValueError(
+                f"policy: {spec.label()} is not rational; use a float backend"
+            )
         return self.cache.get(spec)
 
     def values(self, policy: Table) -> SoftValues[Any]:
@@ -113,7 +114,9 @@ class ExactEngine:
                 for a, pa in enumerate(policy[t][s]):
                     weight = ds * pa
                     if weight != 0:
-                        terms.append(to_float(weight) * log_rational(self.m.rho[t][s][a]))
+                        terms.append(
+                            to_float(weight) * log_rational(self.m.rho[t][s][a])
+                        )
         for s, ds in enumerate(d[T]):
             if ds != 0:
                 terms.append(to_float(ds) * log_rational(self.m.rho_T[s]))
@@ -127,8 +130,10 @@ class ExactEngine:
         terms = [
             -to_float(d[t][s]) * to_float(pa) * log_rational(pa)
             for t in range(self.m.horizon)
-            for s in range(self.m.n_states) if d[t][s] != 0
-            for pa in policy[t][s] if pa != 0
+            for s in range(self.m.n_states)
+            if d[t][s] != 0
+            for pa in policy[t][s]
+            if pa != 0
         ]
         return math.fsum(terms) + 0.0
 
@@ -146,8 +151,9 @@ class ExactEngine:
                         continue
                     if qa == 0:
                         return math.inf
-                    terms.append(to_float(d[t][s] * pa)
-                                 * (log_rational(pa) - log_rational(qa)))
+                    terms.append(
+                        to_float(d[t][s] * pa) * (log_rational(pa) - log_rational(qa))
+                    )
         return math.fsum(terms) + 0.0
 
     def kappa(self, policy: Table, f: SoftQ) -> float:

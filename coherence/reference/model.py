@@ -45,7 +45,9 @@ def _check_names(names: Sequence[str], field_name: str) -> tuple[str, ...]:
     seen: set[str] = set()
     for name in names:
         if not isinstance(name, str) or name == "":
-            raise ValueError(f"{field_name}: names must be non-empty strings, got {name!r}")
+            raise ValueError(
+                f"{field_name}: names must be non-empty strings, got {name!r}"
+            )
         if name in seen:
             raise ValueError(f"{field_name}: duplicate name {name!r}")
         seen.add(name)
@@ -73,8 +75,10 @@ def _distribution(
     must sum to 1 within 1e-12 and is then renormalised exactly by its sum.
     """
     if not isinstance(entries, Mapping):
-        raise ValueError(f"{field_name}: expected an object mapping {what} to "
-                         f"probabilities, got {entries!r}")
+        raise ValueError(
+            f"{field_name}: expected an object mapping {what} to "
+            f"probabilities, got {entries!r}"
+        )
     index = {n: i for i, n in enumerate(names)}
     out = [Fraction(0)] * len(names)
     has_float = False
@@ -86,8 +90,10 @@ def _distribution(
     total = sum(out, Fraction(0))
     if has_float:
         if abs(float(total) - 1.0) > _FLOAT_SUM_TOL or total == 0:
-            raise ValueError(f"{field_name}: probabilities sum to {float(total)!r}, "
-                             "not 1 (within 1e-12)")
+            raise ValueError(
+                f"{field_name}: probabilities sum to {float(total)!r}, "
+                "not 1 (within 1e-12)"
+            )
         out = [q / total for q in out]
     elif total != 1:
         raise ValueError(f"{field_name}: probabilities sum to {total}, not 1")
@@ -119,12 +125,15 @@ class MDP:
             raise ValueError(f"horizon: must be >= 1, got {self.horizon}")
         n_s, n_a, T = len(states), len(actions), self.horizon
         if len(self.transitions) != n_s:
-            raise ValueError(f"transitions: expected {n_s} state rows, got "
-                             f"{len(self.transitions)}")
+            raise ValueError(
+                f"transitions: expected {n_s} state rows, got {len(self.transitions)}"
+            )
         for s, rows in enumerate(self.transitions):
             if len(rows) != n_a:
-                raise ValueError(f"transitions[{states[s]}]: expected {n_a} action "
-                                 f"rows, got {len(rows)}")
+                raise ValueError(
+                    f"transitions[{states[s]}]: expected {n_a} action "
+                    f"rows, got {len(rows)}"
+                )
             for a, row in enumerate(rows):
                 where = f"transitions[{states[s]}][{actions[a]}]"
                 total = Fraction(0)
@@ -132,13 +141,17 @@ class MDP:
                     if not (0 <= nxt < n_s):
                         raise ValueError(f"{where}: unknown next state index {nxt}")
                     if not isinstance(p, Fraction) or p <= 0 or p > 1:
-                        raise ValueError(f"{where}[{states[nxt]}]: probability {p!r} "
-                                         "must be a Fraction in (0, 1]")
+                        raise ValueError(
+                            f"{where}[{states[nxt]}]: probability {p!r} "
+                            "must be a Fraction in (0, 1]"
+                        )
                     total += p
                 if total != 1:
                     raise ValueError(f"{where}: probabilities sum to {total}, not 1")
         if len(self.success) != T:
-            raise ValueError(f"success: expected {T} time steps, got {len(self.success)}")
+            raise ValueError(
+                f"success: expected {T} time steps, got {len(self.success)}"
+            )
         for t, table in enumerate(self.success):
             self._check_table(table, f"success[t={t}]", upper=True)
         self._check_vector(self.terminal_success, "terminal_success", dist=False)
@@ -147,31 +160,48 @@ class MDP:
 
     def _check_vector(self, vec: Sequence[Fraction], name: str, *, dist: bool) -> None:
         if len(vec) != len(self.states):
-            raise ValueError(f"{name}: expected {len(self.states)} entries, got {len(vec)}")
+            raise ValueError(
+                f"{name}: expected {len(self.states)} entries, got {len(vec)}"
+            )
         for s, q in enumerate(vec):
             if not isinstance(q, Fraction) or q < 0 or q > 1:
-                raise ValueError(f"{name}[{self.states[s]}]: {q!r} is not a "
-                                 "probability in [0, 1]")
+                raise ValueError(
+                    f"{name}[{self.states[s]}]: {q!r} is not a probability in [0, 1]"
+                )
         if dist and sum(vec, Fraction(0)) != 1:
-            raise ValueError(f"{name}: probabilities sum to {sum(vec, Fraction(0))}, "
-                             "not 1")
+            raise ValueError(
+                f"{name}: probabilities sum to {sum(vec, Fraction(0))}, not 1"
+            )
 
-    def _check_table(self, table: Sequence[Sequence[Fraction]], name: str, *,
-                     upper: bool, dist: bool = False) -> None:
+    def _check_table(
+        self,
+        table: Sequence[Sequence[Fraction]],
+        name: str,
+        *,
+        upper: bool,
+        dist: bool = False,
+    ) -> None:
         if len(table) != len(self.states):
-            raise ValueError(f"{name}: expected {len(self.states)} state rows, got "
-                             f"{len(table)}")
+            raise ValueError(
+                f"{name}: expected {len(self.states)} state rows, got {len(table)}"
+            )
         for s, row in enumerate(table):
             if len(row) != len(self.actions):
-                raise ValueError(f"{name}[{self.states[s]}]: expected "
-                                 f"{len(self.actions)} actions, got {len(row)}")
+                raise ValueError(
+                    f"{name}[{self.states[s]}]: expected "
+                    f"{len(self.actions)} actions, got {len(row)}"
+                )
             for a, q in enumerate(row):
                 if not isinstance(q, Fraction) or q < 0 or (upper and q > 1):
-                    raise ValueError(f"{name}[{self.states[s]}][{self.actions[a]}]: "
-                                     f"{q!r} is not a probability in [0, 1]")
+                    raise ValueError(
+                        f"{name}[{self.states[s]}][{self.actions[a]}]: "
+                        f"{q!r} is not a probability in [0, 1]"
+                    )
             if dist and sum(row, Fraction(0)) != 1:
-                raise ValueError(f"{name}[{self.states[s]}]: probabilities sum to "
-                                 f"{sum(row, Fraction(0))}, not 1")
+                raise ValueError(
+                    f"{name}[{self.states[s]}]: probabilities sum to "
+                    f"{sum(row, Fraction(0))}, not 1"
+                )
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -215,17 +245,21 @@ class MDP:
         for key in trans:
             known(key, s_index, "transitions", "state")
         rows: list[tuple[Row, ...]] = []
-        for s in st:
-            if s not in trans:
-                raise ValueError(f"transitions: missing row for state {s!r}")
-            by_action = mapping(trans[s], f"transitions[{s}]")
+        for sname in st:
+            if sname not in trans:
+                raise ValueError(f"transitions: missing row for state {sname!r}")
+            by_action = mapping(trans[sname], f"transitions[{sname}]")
             for key in by_action:
-                known(key, a_index, f"transitions[{s}]", "action")
+                known(key, a_index, f"transitions[{sname}]", "action")
             state_rows: list[Row] = []
-            for a in ac:
-                if a not in by_action:
-                    raise ValueError(f"transitions[{s}]: missing row for action {a!r}")
-                dist = _distribution(by_action[a], st, f"transitions[{s}][{a}]", "state")
+            for aname in ac:
+                if aname not in by_action:
+                    raise ValueError(
+                        f"transitions[{sname}]: missing row for action {aname!r}"
+                    )
+                dist = _distribution(
+                    by_action[aname], st, f"transitions[{sname}][{aname}]", "state"
+                )
                 state_rows.append(tuple((j, p) for j, p in enumerate(dist) if p > 0))
             rows.append(tuple(state_rows))
 
@@ -236,24 +270,33 @@ class MDP:
                 a = known(akey, a_index, f"success[{key}]", "action")
                 base[s][a] = _probability(value, f"success[{key}][{akey}]")
         succ = [[list(r) for r in base] for _ in range(horizon)]
-        for tkey, table in mapping(time_dependent_success or {},
-                                   "time_dependent_success").items():
+        for tkey, table in mapping(
+            time_dependent_success or {}, "time_dependent_success"
+        ).items():
             try:
                 t = int(tkey)
             except ValueError:
-                raise ValueError(f"time_dependent_success: step {tkey!r} is not an "
-                                 "integer") from None
+                raise ValueError(
+                    f"time_dependent_success: step {tkey!r} is not an integer"
+                ) from None
             if not (0 <= t < horizon):
-                raise ValueError(f"time_dependent_success: step {tkey!r} outside "
-                                 f"0..{horizon - 1}")
+                raise ValueError(
+                    f"time_dependent_success: step {tkey!r} outside 0..{horizon - 1}"
+                )
             for key, row in mapping(table, f"time_dependent_success[{tkey}]").items():
                 s = known(key, s_index, f"time_dependent_success[{tkey}]", "state")
-                for akey, value in mapping(row, f"time_dependent_success[{tkey}]"
-                                                f"[{key}]").items():
-                    a = known(akey, a_index, f"time_dependent_success[{tkey}][{key}]",
-                              "action")
+                for akey, value in mapping(
+                    row, f"time_dependent_success[{tkey}][{key}]"
+                ).items():
+                    a = known(
+                        akey,
+                        a_index,
+                        f"time_dependent_success[{tkey}][{key}]",
+                        "action",
+                    )
                     succ[t][s][a] = _probability(
-                        value, f"time_dependent_success[{tkey}][{key}][{akey}]")
+                        value, f"time_dependent_success[{tkey}][{key}][{akey}]"
+                    )
 
         term = [Fraction(1)] * len(st)
         for key, value in mapping(terminal_success or {}, "terminal_success").items():
@@ -266,8 +309,9 @@ class MDP:
         pri = [list(uniform) for _ in st]
         for key, row in mapping(prior or {}, "prior").items():
             s = known(key, s_index, "prior", "state")
-            pri[s] = _distribution(mapping(row, f"prior[{key}]"), ac, f"prior[{key}]",
-                                   "action")
+            pri[s] = _distribution(
+                mapping(row, f"prior[{key}]"), ac, f"prior[{key}]", "action"
+            )
 
         return cls(
             states=st,
@@ -306,18 +350,32 @@ class MDP:
             raise ValueError(f"transitions: expected shape (S, A, S), got {P.shape}")
         n_s, n_a = int(P.shape[0]), int(P.shape[1])
         st = tuple(states) if states is not None else tuple(f"s{i}" for i in range(n_s))
-        ac = tuple(actions) if actions is not None else tuple(f"a{i}" for i in range(n_a))
+        ac = (
+            tuple(actions)
+            if actions is not None
+            else tuple(f"a{i}" for i in range(n_a))
+        )
         if len(st) != n_s:
             raise ValueError(f"states: {len(st)} names for {n_s} states in transitions")
         if len(ac) != n_a:
-            raise ValueError(f"actions: {len(ac)} names for {n_a} actions in transitions")
+            raise ValueError(
+                f"actions: {len(ac)} names for {n_a} actions in transitions"
+            )
 
         def as_value(x: object) -> object:
             return x.item() if isinstance(x, np.generic) else x
 
-        trans = {st[s]: {ac[a]: {st[j]: as_value(P[s, a, j]) for j in range(n_s)
-                                 if as_value(P[s, a, j]) != 0}
-                         for a in range(n_a)} for s in range(n_s)}
+        trans = {
+            st[s]: {
+                ac[a]: {
+                    st[j]: as_value(P[s, a, j])
+                    for j in range(n_s)
+                    if as_value(P[s, a, j]) != 0
+                }
+                for a in range(n_a)
+            }
+            for s in range(n_s)
+        }
         mu = np.asarray(initial, dtype=object)
         if mu.shape != (n_s,):
             raise ValueError(f"initial: expected shape ({n_s},), got {mu.shape}")
@@ -328,38 +386,66 @@ class MDP:
         if success is not None:
             R = np.asarray(success, dtype=object)
             if R.shape == (n_s, n_a):
-                succ_map = {st[s]: {ac[a]: as_value(R[s, a]) for a in range(n_a)}
-                            for s in range(n_s)}
+                succ_map = {
+                    st[s]: {ac[a]: as_value(R[s, a]) for a in range(n_a)}
+                    for s in range(n_s)
+                }
             elif R.ndim == 3 and R.shape[1:] == (n_s, n_a):
                 if horizon is None:
                     horizon = int(R.shape[0])
                 if R.shape[0] != horizon:
-                    raise ValueError(f"success: {R.shape[0]} time steps for horizon "
-                                     f"{horizon}")
-                tds = {str(t): {st[s]: {ac[a]: as_value(R[t, s, a]) for a in range(n_a)}
-                                for s in range(n_s)} for t in range(horizon)}
+                    raise ValueError(
+                        f"success: {R.shape[0]} time steps for horizon {horizon}"
+                    )
+                tds = {
+                    str(t): {
+                        st[s]: {ac[a]: as_value(R[t, s, a]) for a in range(n_a)}
+                        for s in range(n_s)
+                    }
+                    for t in range(horizon)
+                }
             else:
-                raise ValueError(f"success: expected shape ({n_s}, {n_a}) or "
-                                 f"(T, {n_s}, {n_a}), got {R.shape}")
+                raise ValueError(
+                    f"success: expected shape ({n_s}, {n_a}) or "
+                    f"(T, {n_s}, {n_a}), got {R.shape}"
+                )
         if horizon is None:
             raise ValueError("horizon: required unless success is time-indexed")
         term: dict[str, object] = {}
         if terminal_success is not None:
             Rt = np.asarray(terminal_success, dtype=object)
             if Rt.shape != (n_s,):
-                raise ValueError(f"terminal_success: expected shape ({n_s},), got "
-                                 f"{Rt.shape}")
+                raise ValueError(
+                    f"terminal_success: expected shape ({n_s},), got {Rt.shape}"
+                )
             term = {st[s]: as_value(Rt[s]) for s in range(n_s)}
         pri: dict[str, dict[str, object]] = {}
         if prior is not None:
             Pp = np.asarray(prior, dtype=object)
             if Pp.shape != (n_s, n_a):
-                raise ValueError(f"prior: expected shape ({n_s}, {n_a}), got {Pp.shape}")
-            pri = {st[s]: {ac[a]: as_value(Pp[s, a]) for a in range(n_a)
-                           if as_value(Pp[s, a]) != 0} for s in range(n_s)}
-        return cls.build(states=st, actions=ac, horizon=horizon, transitions=trans,
-                         initial=init, success=succ_map, terminal_success=term,
-                         prior=pri, time_dependent_success=tds, name=name)
+                raise ValueError(
+                    f"prior: expected shape ({n_s}, {n_a}), got {Pp.shape}"
+                )
+            pri = {
+                st[s]: {
+                    ac[a]: as_value(Pp[s, a])
+                    for a in range(n_a)
+                    if as_value(Pp[s, a]) != 0
+                }
+                for s in range(n_s)
+            }
+        return cls.build(
+            states=st,
+            actions=ac,
+            horizon=horizon,
+            transitions=trans,
+            initial=init,
+            success=succ_map,
+            terminal_success=term,
+            prior=pri,
+            time_dependent_success=tds,
+            name=name,
+        )
 
     # ------------------------------------------------------------------ views
     @property
@@ -403,8 +489,9 @@ class MDP:
         P.setflags(write=False)
         return P
 
-    def _frozen(self, values: list[float] | list[list[float]] |
-                list[list[list[float]]]) -> FloatArray:
+    def _frozen(
+        self, values: list[float] | list[list[float]] | list[list[list[float]]]
+    ) -> FloatArray:
         arr = np.array(values, dtype=np.float64)
         arr.setflags(write=False)
         return arr
@@ -412,8 +499,12 @@ class MDP:
     @cached_property
     def log_success(self) -> FloatArray:
         """r_t(s, a) = log rho_t(s, a), shape (T, S, A); -inf where rho = 0."""
-        return self._frozen([[[log_rational(q) for q in row] for row in table]
-                             for table in self.success])
+        return self._frozen(
+            [
+                [[log_rational(q) for q in row] for row in table]
+                for table in self.success
+            ]
+        )
 
     @cached_property
     def log_terminal_success(self) -> FloatArray:
@@ -435,7 +526,8 @@ class MDP:
         return self._frozen([[log_rational(q) for q in row] for row in self.prior])
 
     def __repr__(self) -> str:
-        return (f"MDP(name={self.name!r}, states={len(self.states)}, "
-                f"actions={len(self.actions)}, horizon={self.horizon}, "
-                f"deterministic={self.is_deterministic})")
-
+        return (
+            f"MDP(name={self.name!r}, states={len(self.states)}, "
+            f"actions={len(self.actions)}, horizon={self.horizon}, "
+            f"deterministic={self.is_deterministic})"
+        )

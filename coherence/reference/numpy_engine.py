@@ -52,7 +52,8 @@ def logsumexp(x: FloatArray, axis: int = -1) -> FloatArray:
     shift = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore"):
         out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
-    return np.squeeze(out, axis=axis)
+    squeezed: FloatArray = np.squeeze(out, axis=axis)
+    return squeezed
 
 
 def softmax(x: FloatArray, axis: int = -1) -> FloatArray:
@@ -61,8 +62,7 @@ def softmax(x: FloatArray, axis: int = -1) -> FloatArray:
     lse_k = np.expand_dims(lse, axis)
     n = x.shape[axis]
     dead = np.isneginf(lse_k)
-    out: FloatArray = np.where(dead, -math.log(n),
-                               x - np.where(dead, 0.0, lse_k))
+    out: FloatArray = np.where(dead, -math.log(n), x - np.where(dead, 0.0, lse_k))
     return out
 
 
@@ -111,7 +111,8 @@ class NumpyEngine:
         self.mdp = mdp
         S, A = mdp.n_states, mdp.n_actions
         self.P2: FloatArray = np.ascontiguousarray(
-            mdp.transition_array.reshape(S * A, S))
+            mdp.transition_array.reshape(S * A, S)
+        )
         self.r: FloatArray = mdp.log_success
         self.r_T: FloatArray = mdp.log_terminal_success
         self.log_p: FloatArray = mdp.log_prior
@@ -163,8 +164,9 @@ class NumpyEngine:
         if literal:
             return r + policy, r_T
         impossible = np.isneginf(self.log_p)[None]
-        out = np.where(impossible, -math.inf,
-                       r + policy - np.where(impossible, 0.0, self.log_p))
+        out = np.where(
+            impossible, -math.inf, r + policy - np.where(impossible, 0.0, self.log_p)
+        )
         return out, r_T
 
     def soft_q_policy(self, values: LogValues, f: SoftQ) -> FloatArray:
@@ -175,8 +177,9 @@ class NumpyEngine:
             finite = np.isfinite(top)
             tol = ARGMAX_RTOL * np.maximum(1.0, np.abs(np.where(finite, top, 0.0)))
             with np.errstate(invalid="ignore"):
-                member = np.where(finite, np.abs(Q - np.where(finite, top, 0.0)) <= tol,
-                                  True)
+                member = np.where(
+                    finite, np.abs(Q - np.where(finite, top, 0.0)) <= tol, True
+                )
             with np.errstate(divide="ignore"):
                 return softmax(np.log(member.astype(np.float64)), axis=2)
         delta = float(f.delta)
@@ -235,8 +238,9 @@ class NumpyEngine:
     def _expect(self, policy: FloatArray, step: FloatArray, final: FloatArray) -> float:
         d = self.occupancy(policy)
         weight = d[:-1, :, None] * np.exp(policy)
-        terms = np.concatenate([_times(weight, step).ravel(),
-                                _times(d[-1], final).ravel()])
+        terms = np.concatenate(
+            [_times(weight, step).ravel(), _times(d[-1], final).ravel()]
+        )
         if np.isneginf(terms).any():
             return -math.inf
         return math.fsum(terms.tolist())

@@ -22,8 +22,8 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from coherence.reference.recurrences import Argmax, Boltzmann, SoftQ
 
 __all__ = [
-    "Engine",
     "OPERATORS",
+    "Engine",
     "PolicyCache",
     "PolicySpec",
     "cumulative_folding",
@@ -66,8 +66,13 @@ def _check_count(name: str, value: int) -> int:
     return value
 
 
-def retrain(engine: Engine[Pol, Rew, Val], k: int, *, start: Pol | None = None,
-            steps_done: int = 0) -> Pol:
+def retrain(
+    engine: Engine[Pol, Rew, Val],
+    k: int,
+    *,
+    start: Pol | None = None,
+    steps_done: int = 0,
+) -> Pol:
     """G_k: k rounds of goal conditioning on the policy's own actions."""
     _check_count("k", k)
     reward = engine.base_reward()
@@ -96,8 +101,9 @@ def folding(engine: Engine[Pol, Rew, Val], k: int, *, literal: bool = False) -> 
     return pi
 
 
-def cumulative_folding(engine: Engine[Pol, Rew, Val], k: int, *,
-                       literal: bool = False) -> Pol:
+def cumulative_folding(
+    engine: Engine[Pol, Rew, Val], k: int, *, literal: bool = False
+) -> Pol:
     """H_k (canonical) or the paper's literal H_k."""
     _check_count("k", k)
     prior = engine.prior_policy()
@@ -108,8 +114,9 @@ def cumulative_folding(engine: Engine[Pol, Rew, Val], k: int, *,
     return pi
 
 
-def iterated_coherence(engine: Engine[Pol, Rew, Val], i: int, f: SoftQ, *,
-                       start: Pol | None = None) -> Pol:
+def iterated_coherence(
+    engine: Engine[Pol, Rew, Val], i: int, f: SoftQ, *, start: Pol | None = None
+) -> Pol:
     """B_i: i applications of the f-soft-Q map, from the prior by default."""
     _check_count("i", i)
     reward = engine.base_reward()
@@ -131,8 +138,10 @@ class PolicySpec:
 
     def __post_init__(self) -> None:
         if self.operator not in OPERATORS:
-            raise ValueError(f"operator: unknown operator {self.operator!r}; expected "
-                             f"one of {', '.join(OPERATORS)}")
+            raise ValueError(
+                f"operator: unknown operator {self.operator!r}; expected "
+                f"one of {', '.join(OPERATORS)}"
+            )
         _check_count("k", self.k)
         _check_count("i", self.i)
         if not self.alpha >= 0:

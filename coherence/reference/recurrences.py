@@ -172,8 +172,9 @@ def lift(mdp: Any, ns: NumberSystem[N]) -> ExactMDP[N]:
     c = ns.const
     return ExactMDP(
         ns=ns,
-        successors=[[[(j, c(p)) for j, p in row] for row in rows]
-                    for rows in mdp.transitions],
+        successors=[
+            [[(j, c(p)) for j, p in row] for row in rows] for rows in mdp.transitions
+        ],
         rho=[[[c(q) for q in row] for row in table] for table in mdp.success],
         rho_T=[c(q) for q in mdp.terminal_success],
         initial=[c(q) for q in mdp.initial],
@@ -189,8 +190,9 @@ class SoftValues(Generic[N]):
     w: list[list[N]]
 
 
-def soft_values(m: ExactMDP[N], policy: Table[N], rho: Table[N],
-                rho_T: Sequence[N]) -> SoftValues[N]:
+def soft_values(
+    m: ExactMDP[N], policy: Table[N], rho: Table[N], rho_T: Sequence[N]
+) -> SoftValues[N]:
     """Soft backward pass of ``policy`` under weights ``rho`` (SPEC §3)."""
     T, S, A = m.horizon, m.n_states, m.n_actions
     zero = m.ns.const(Fraction(0))
@@ -210,7 +212,7 @@ def soft_values(m: ExactMDP[N], policy: Table[N], rho: Table[N],
                     expect = expect + p * nxt[j]  # type: ignore[operator]
                 value = rho[t][s][a] * expect  # type: ignore[operator]
                 row.append(value)
-                acc = acc + policy[t][s][a] * value  # type: ignore[operator]
+                acc = acc + policy[t][s][a] * value
             z_t.append(row)
             w_t.append(acc)
         z[t] = z_t
@@ -227,10 +229,12 @@ def condition(m: ExactMDP[N], base: Table[N], values: SoftValues[N]) -> Table[N]
         for s, row in enumerate(table):
             w = values.w[t][s]
             z = values.z[t][s]
-            rows.append([
-                ns.where_zero(w, b, lambda b=b, za=za, w=w: b * za / w)  # type: ignore[misc]
-                for b, za in zip(row, z, strict=True)
-            ])
+            rows.append(
+                [
+                    ns.where_zero(w, b, lambda b=b, za=za, w=w: b * za / w)  # type: ignore[misc]
+                    for b, za in zip(row, z, strict=True)
+                ]
+            )
         out.append(rows)
     return out
 
@@ -242,8 +246,10 @@ def normalise(ns: NumberSystem[N], weights: Sequence[N]) -> list[N]:
     for x in weights:
         total = total + x  # type: ignore[operator]
     uniform = ns.const(Fraction(1, len(weights)))
-    return [ns.where_zero(total, uniform, lambda x=x: x / total)  # type: ignore[misc]
-            for x in weights]
+    return [
+        ns.where_zero(total, uniform, lambda x=x: x / total)  # type: ignore[misc]
+        for x in weights
+    ]
 
 
 def soft_q_policy(m: ExactMDP[N], values: SoftValues[N], f: SoftQ) -> Table[N]:
@@ -266,16 +272,20 @@ def soft_q_policy(m: ExactMDP[N], values: SoftValues[N], f: SoftQ) -> Table[N]:
     return out
 
 
-def scale_reward(m: ExactMDP[N], rho: Table[N], rho_T: Sequence[N],
-                 alpha: Any) -> tuple[Table[N], list[N]]:
+def scale_reward(
+    m: ExactMDP[N], rho: Table[N], rho_T: Sequence[N], alpha: Any
+) -> tuple[Table[N], list[N]]:
     """alpha * r, i.e. rho^alpha, terminal included (SPEC §2: rho^0 = 1)."""
     p = m.ns.power
-    return ([[[p(x, alpha) for x in row] for row in table] for table in rho],
-            [p(x, alpha) for x in rho_T])
+    return (
+        [[[p(x, alpha) for x in row] for row in table] for table in rho],
+        [p(x, alpha) for x in rho_T],
+    )
 
 
-def fold_reward(m: ExactMDP[N], rho_base: Table[N], policy: Table[N], *,
-                literal: bool) -> Table[N]:
+def fold_reward(
+    m: ExactMDP[N], rho_base: Table[N], policy: Table[N], *, literal: bool
+) -> Table[N]:
     """Folding update in the rho domain (SPEC §4).
 
     canonical: rho'_t(s,a) = rho_base * pi_t(a|s) / p(a|s), and 0 where p = 0
@@ -295,8 +305,11 @@ def fold_reward(m: ExactMDP[N], rho_base: Table[N], policy: Table[N], *,
                     new_row.append(x * pi)  # type: ignore[operator]
                 else:
                     p = m.prior[s][a]
-                    new_row.append(ns.where_zero(
-                        p, zero, lambda x=x, pi=pi, p=p: x * pi / p))  # type: ignore[misc]
+
+                    def ratio(x: N = x, pi: N = pi, p: N = p) -> N:
+                        return x * pi / p  # type: ignore[operator,no-any-return]
+
+                    new_row.append(ns.where_zero(p, zero, ratio))
             rows.append(new_row)
         out.append(rows)
     return out

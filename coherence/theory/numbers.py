@@ -42,8 +42,10 @@ class SympySystem:
         for x in values:
             comparisons = [sympy.simplify(x - y) for y in values]
             if any(c.is_negative is None for c in comparisons):
-                raise ValueError("argmax: cannot order symbolic values "
-                                 f"{', '.join(map(str, values))}")
+                raise ValueError(
+                    "argmax: cannot order symbolic values "
+                    f"{', '.join(map(str, values))}"
+                )
             mask.append(sympy.Integer(int(all(not c.is_negative for c in comparisons))))
         return mask
 
