@@ -108,20 +108,67 @@ class NumpyEngine:
     name = "numpy"
 
     def __init__(self, mdp: MDP) -> None:
-        self.mdp = mdp
         S, A = mdp.n_states, mdp.n_actions
-        self.P2: FloatArray = np.ascontiguousarray(
-            mdp.transition_array.reshape(S * A, S)
+        self.mdp: MDP | None = mdp
+        self._setup(
+            mdp.transition_array.reshape(S * A, S),
+            mdp.log_success,
+            mdp.log_terminal_success,
+            mdp.log_prior,
+            mdp.initial_array,
         )
-        self.r: FloatArray = mdp.log_success
-        self.r_T: FloatArray = mdp.log_terminal_success
-        self.log_p: FloatArray = mdp.log_prior
-        self.mu: FloatArray = mdp.initial_array
-        self.cache: PolicyCache[FloatArray] = PolicyCache(self)
 
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self.mdp.horizon, self.mdp.n_states, self.mdp.n_actions
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        transitions: FloatArray,
+        log_success: FloatArray,
+        log_terminal_success: FloatArray,
+        log_prior: FloatArray,
+        initial: FloatArray,
+    ) -> NumpyEngine:
+        """An engine over float arrays only (no exact MDP): transitions
+        ``[s, a, s']``, log_success ``[t, s, a]``, log_terminal_success ``[s]``,
+        log_prior ``[s, a]``, initial ``[s]``. For large float workloads, where
+        building the exact MDP would dominate; the arrays are trusted."""
+        P = np.asarray(transitions, dtype=np.float64)
+        if P.ndim != 3 or P.shape[0] != P.shape[2]:
+            raise ValueError(f"transitions: expected shape (S, A, S), got {P.shape}")
+        S, A = P.shape[0], P.shape[1]
+        r = np.asarray(log_success, dtype=np.float64)
+        if r.ndim != 3 or r.shape[1:] != (S, A):
+            raise ValueError(
+                f"log_success: expected shape (T, {S}, {A}), got {r.shape}"
+            )
+        engine = cls.__new__(cls)
+        engine.mdp = None
+        engine._setup(P.reshape(S * A, S), r, log_terminal_success, log_prior, initial)
+        return engine
+
+    def _setup(
+        self,
+        P2: FloatArray,
+        r: FloatArray,
+        r_T: FloatArray,
+        log_p: FloatArray,
+        mu: FloatArray,
+    ) -> None:
+        T, S, A = r.shape
+        for name, arr, shape in (
+            ("log_terminal_success", r_T, (S,)),
+            ("log_prior", log_p, (S, A)),
+            ("initial", mu, (S,)),
+        ):
+            if np.shape(arr) != shape:
+                raise ValueError(f"{name}: expected shape {shape}, got {np.shape(arr)}")
+        self.shape: tuple[int, int, int] = (T, S, A)
+        self.P2: FloatArray = np.ascontiguousarray(P2, dtype=np.float64)
+        self.r: FloatArray = np.asarray(r, dtype=np.float64)
+        self.r_T: FloatArray = np.asarray(r_T, dtype=np.float64)
+        self.log_p: FloatArray = np.asarray(log_p, dtype=np.float64)
+        self.mu: FloatArray = np.asarray(mu, dtype=np.float64)
+        self.cache: PolicyCache[FloatArray] = PolicyCache(self)
 
     # ---------------------------------------------------------- primitives
     def prior_policy(self) -> FloatArray:
@@ -252,7 +299,7 @@ class NumpyEngine:
         return self._expect(policy, np.exp(self.r), np.exp(self.r_T))
 
     def causal_entropy(self, policy: FloatArray) -> float:
-        return self._expect(policy, -policy, np.zeros(self.mdp.n_states)) + 0.0
+        return self._expect(policy, -policy, np.zeros(self.shape[1])) + 0.0
 
     def causal_kl(self, policy: FloatArray, other: FloatArray) -> float:
         d = self.occupancy(policy)
