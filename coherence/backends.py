@@ -68,9 +68,11 @@ def register(info: BackendInfo) -> None:
 
 def _lazy(module: str, attr: str) -> Callable[[MDP, tuple[str, ...]], QueryEngine]:
     def factory(mdp: MDP, options: tuple[str, ...]) -> QueryEngine:
-        make: Callable[[MDP, tuple[str, ...]], QueryEngine] = getattr(
-            importlib.import_module(module), attr
-        )
+        try:
+            loaded = importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(f"backend: {module} is unavailable ({exc})") from None
+        make: Callable[[MDP, tuple[str, ...]], QueryEngine] = getattr(loaded, attr)
         return make(mdp, options)
 
     return factory
