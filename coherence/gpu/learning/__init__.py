@@ -1,0 +1,86 @@
+"""Sample-based learning algorithms of SPEC §5 on a torch device (cpu or cuda).
+
+* :mod:`~coherence.gpu.learning.rollouts` -- batched episodes, every O_t sampled;
+  the generative model for the Q-learners.
+* :mod:`~coherence.gpu.learning.retrain` -- Monte Carlo re-training (estimates
+  G_k) and its binomial comparison with G of the previous estimated policy.
+* :mod:`~coherence.gpu.learning.outcome_model` -- the outcome-conditioned
+  autoregressive model p_theta(a | s, t, o), tabular or MLP, fine-tuned on its own
+  rollouts ("replace" reproduces G_k; "aggregate" converges to a mixture).
+* :mod:`~coherence.gpu.learning.soft_q` -- annealed soft Q-learning: Z-learning
+  (exact-conditioning backup, converges to T_alpha) and the maximum-entropy backup
+  (converges to the entropy-regularised optimum).
+
+Policies are probability tensors of shape (T, S, A), float64. Every function
+takes an explicit seeded ``torch.Generator``.
+"""
+
+from coherence.gpu.learning.outcome_model import (
+    MLPOutcomeModel,
+    ModelRound,
+    OutcomeConditionedLearner,
+    TabularOutcomeModel,
+    aggregate_mixture,
+    aggregate_sd,
+    fit_outcome_model,
+    outcome_counts,
+    success_visit_probability,
+)
+from coherence.gpu.learning.retrain import (
+    Deviation,
+    RetrainRound,
+    binomial_deviation,
+    log_policy,
+    max_abs_deviation,
+    mc_retrain,
+    mc_retrain_round,
+    reference_condition,
+    success_counts,
+)
+from coherence.gpu.learning.rollouts import (
+    Environment,
+    Episodes,
+    default_device,
+    make_generator,
+    rollout,
+    sample_next_states,
+)
+from coherence.gpu.learning.soft_q import (
+    Backup,
+    SoftQResult,
+    anneal,
+    maxent_q_learning,
+    z_learning,
+)
+
+__all__ = [
+    "Backup",
+    "Deviation",
+    "Environment",
+    "Episodes",
+    "MLPOutcomeModel",
+    "ModelRound",
+    "OutcomeConditionedLearner",
+    "RetrainRound",
+    "SoftQResult",
+    "TabularOutcomeModel",
+    "aggregate_mixture",
+    "aggregate_sd",
+    "anneal",
+    "binomial_deviation",
+    "default_device",
+    "fit_outcome_model",
+    "log_policy",
+    "make_generator",
+    "max_abs_deviation",
+    "maxent_q_learning",
+    "mc_retrain",
+    "mc_retrain_round",
+    "outcome_counts",
+    "reference_condition",
+    "rollout",
+    "sample_next_states",
+    "success_counts",
+    "success_visit_probability",
+    "z_learning",
+]
