@@ -1,0 +1,119 @@
+"""The ``torch`` backend through the registry: every query of every shared case.
+
+float64 answers must pass the cases' own tolerance (rel 1e-9, abs 1e-12) against
+their expected answers or the oracle; float32 answers pass with the looser
+float32 tolerance the conformance CLI is given (rel 1e-5, abs 1e-7, see
+docs/performance.md) and are compared with the float64 reference within
+:func:`coherence.testing.tolerance_for`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from coherence import backends
+from coherence.conformance import answer_query, check_case, run_case
+from coherence.gpu.backend import TorchQueryEngine, make_engine, parse_options
+from coherence.reference.case import Case, Tolerance, load_case
+from coherence.reference.numpy_engine import NumpyEngine
+from coherence.testing import assert_close, tolerance_for
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "cases"
+CASES = sorted(SHARED.glob("*.json"))
+FLOAT32_CLI_TOLERANCE = Tolerance(rel=1e-5, abs=1e-7)
+
+pytestmark = pytest.mark.skipif(not CASES, reason="shared cases not present")
+
+
+@pytest.fixture(scope="module", params=CASES, ids=lambda p: p.stem)
+def case(request: pytest.FixtureRequest) -> Case:
+    return load_case(request.param)
+
+
+@pytest.mark.parametrize(
+    "name", ["torch", "torch:float64", "torch:float64:cpu", "torch:successors"]
+)
+def test_float64_conformance_passes_every_query(case: Case, name: str) -> None:
+    results, errors = run_case(case, name)
+    assert errors == {}
+    checks = check_case(case, results)
+    failed = [c for c in checks if c.status != "pass"]
+    assert checks and not failed, failed
+
+
+def test_float32_conformance_passes_with_the_stated_tolerance(case: Case) -> None:
+    results, errors = run_case(case, "torch:float32")
+    assert errors == {}
+    checks = check_case(case, results, tolerance=FLOAT32_CLI_TOLERANCE)
+    failed = [c for c in checks if c.status != "pass"]
+    assert checks and not failed, failed
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_every_query_matches_the_numpy_reference(case: Case, dtype: str) -> None:
+    mine = backends.create(f"torch:{dtype}", case.mdp)
+    ref = NumpyEngine(case.mdp)
+    for query in case.queries:
+        k = max(1, query.policy.k, query.policy.i)
+        tol = tolerance_for(dtype, case.mdp.horizon, iterations=k)
+        got = answer_query(mine, case.mdp, query)
+        want = answer_query(ref, case.mdp, query)
+        assert_close(
+            flatten(got),
+            flatten(want),
+            rel=tol.rel,
+            abs=max(tol.abs, 1e-6 * k if dtype == "float32" else 0),
+            name=f"{case.name}/{query.id}",
+        )
+
+
+def flatten(answer: object) -> np.ndarray:
+    if isinstance(answer, dict):
+        return np.concatenate([flatten(v) for v in answer.values()])
+    return np.array([float(answer)])  # type: ignore[arg-type]
+
+
+def test_adapter_returns_numpy_tables_and_python_floats(case: Case) -> None:
+    eng = make_engine(case.mdp, ("float32",))
+    assert isinstance(eng, TorchQueryEngine)
+    T, S, A = case.mdp.horizon, case.mdp.n_states, case.mdp.n_actions
+    pol = eng.policy(case.queries[0].policy)
+    table = eng.policy_table(pol)
+    assert isinstance(table, np.ndarray) and table.dtype == np.float64
+    assert table.shape == (T, S, A)
+    assert eng.w_table(pol).shape == (T + 1, S)
+    assert eng.occupancy(pol).shape == (T + 1, S)
+    assert type(eng.j_prob(pol)) is float and type(eng.j_sum(pol)) is float
+
+
+BAD_OPTIONS = [
+    ("two-dtypes", ("float32", "float64"), "dtype"),
+    ("two-devices", ("cpu", "cpu"), "device"),
+    ("two-layouts", ("dense", "successors"), "layout"),
+    ("unknown", ("float16",), "unknown torch option"),
+]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(o, m) for _, o, m in BAD_OPTIONS],
+    ids=[i for i, _, _ in BAD_OPTIONS],
+)
+def test_bad_backend_options_are_rejected(
+    options: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_options(options)
+
+
+def test_options_default_to_float64_automatic_device_dense() -> None:
+    assert parse_options(()) == (torch.float64, None, "dense")
+    assert parse_options(("FLOAT32", "cpu", "successors")) == (
+        torch.float32,
+        "cpu",
+        "successors",
+    )

@@ -1,0 +1,200 @@
+"""coherence.testing: the strategies draw what they promise; the assertion
+helpers pass on agreement and fail with a per-point report."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coherence.reference.model import MDP
+from coherence.reference.numpy_engine import NumpyEngine
+from coherence.reference.operators import PolicySpec
+from coherence.reference.recurrences import Argmax
+from coherence.testing import (
+    MDPBatch,
+    assert_close,
+    assert_matches_oracle,
+    mdp_batches,
+    mdps,
+    oracle,
+    tolerance_for,
+)
+
+
+@given(mdps(deterministic=True, uniform_prior=False, max_states=3))
+@settings(max_examples=30)
+def test_deterministic_non_uniform_mdps(mdp: MDP) -> None:
+    assert mdp.is_deterministic
+    P = mdp.transition_array
+    assert np.all((P == 0) | (P == 1))
+    assert np.allclose(mdp.prior_array.sum(axis=1), 1, rtol=0, atol=1e-15)
+
+
+@given(
+    mdps(
+        deterministic=False,
+        uniform_prior=True,
+        ties=False,
+        zero_success=False,
+        terminal=False,
+    )
+)
+@settings(max_examples=30)
+def test_switched_off_features_stay_off(mdp: MDP) -> None:
+    assert mdp.has_uniform_prior
+    assert np.all(np.isfinite(mdp.log_success))
+    assert np.all(mdp.log_terminal_success == 0)
+
+
+def test_strategy_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="max_states"):
+        mdps(min_states=3, max_states=2)
+    with pytest.raises(ValueError, match="min_horizon"):
+        mdps(min_horizon=0)
+    with pytest.raises(TypeError, match="deterministic"):
+        mdps(deterministic="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ties"):
+        mdp_batches(ties=None)  # type: ignore[arg-type]
+
+
+def test_features_are_drawn_over_many_examples() -> None:
+    """Ties, zero success, terminal rewards and zero prior entries all occur."""
+    seen = {
+        "tie": False,
+        "zero_success": False,
+        "terminal": False,
+        "zero_prior": False,
+        "stochastic": False,
+    }
+
+    @given(mdps(min_actions=2, max_actions=3))
+    @settings(max_examples=150, derandomize=True, database=None)
+    def collect(mdp: MDP) -> None:
+        P, r = mdp.transition_array, mdp.log_success
+        for s in range(mdp.n_states):
+            for a in range(mdp.n_actions):
+                for b in range(a + 1, mdp.n_actions):
+                    if (
+                        np.array_equal(P[s, a], P[s, b])
+                        and np.array_equal(r[:, s, a], r[:, s, b])
+                        and mdp.prior[s][a] == mdp.prior[s][b]
+                    ):
+                        seen["tie"] = True
+        seen["zero_success"] |= bool(np.isneginf(r).any())
+        seen["terminal"] |= bool((mdp.log_terminal_success < 0).any())
+        seen["zero_prior"] |= bool((mdp.prior_array == 0).any())
+        seen["stochastic"] |= not mdp.is_deterministic
+
+    collect()
+    assert all(seen.values()), seen
+
+
+@given(mdp_batches(min_batch=2, max_batch=3))
+@settings(max_examples=20)
+def test_batches_stack_the_oracle_float_views(batch: MDPBatch) -> None:
+    B = len(batch.mdps)
+    assert batch.transitions.shape[0] == B
+    for b, mdp in enumerate(batch.mdps):
+        assert np.array_equal(batch.transitions[b], mdp.transition_array)
+        assert np.array_equal(batch.prior[b], mdp.prior_array)
+        assert batch.success[b].shape == (mdp.horizon, mdp.n_states, mdp.n_actions)
+
+
+def mountain_race() -> MDP:
+    P = np.zeros((7, 2, 7))
+    P[0, 0, 1] = P[0, 1, 2] = 1  # root -> ridge, forest
+    P[1, 0, 3] = P[1, 1, 4] = 1  # ridge -> gold, chasm
+    P[2, 0, 5] = P[2, 1, 6] = 1  # forest -> finish, finish
+    for s in range(3, 7):
+        P[s, :, s] = 1
+    return MDP.from_arrays(
+        transitions=P,
+        initial=[1, 0, 0, 0, 0, 0, 0],
+        horizon=2,
+        terminal_success=[1, 1, 1, 1, 0, Fraction(3, 4), Fraction(3, 4)],
+    )
+
+
+def test_oracle_reproduces_the_mountain_race() -> None:
+    mdp = mountain_race()
+    g1 = oracle(mdp, "policy", PolicySpec("G", k=1))
+    assert isinstance(g1, np.ndarray)
+    assert g1[0, 0, 0] == pytest.approx(2 / 5, rel=1e-15)
+    t2 = oracle(mdp, "policy", PolicySpec("T", alpha=Fraction(2)), exact=False)
+    assert isinstance(t2, np.ndarray)
+    assert t2[0, 0, 0] == pytest.approx(8 / 17, rel=1e-14)
+    assert oracle(mdp, "kappa", PolicySpec("G", k=1), f=Argmax()) == math.inf
+
+
+def test_assert_matches_oracle_passes_and_reports_every_failing_point() -> None:
+    mdp = mountain_race()
+    spec = PolicySpec("G", k=1)
+    good = NumpyEngine(mdp).policy_table(NumpyEngine(mdp).policy(spec))
+    assert_matches_oracle(good, mdp, "policy", spec)
+    bad = good.copy()
+    bad[0, 0] = [0.41, 0.59]
+    with pytest.raises(AssertionError) as info:
+        assert_matches_oracle(bad, mdp, "policy", spec)
+    text = str(info.value)
+    assert "policy of G_1: 2 of 28 points differ" in text
+    assert "(t, s, a)" in text and "(0, 0, 0)" in text and "(0, 0, 1)" in text
+    assert "0.41" in text and "0.4" in text and "0.025" in text  # rel diff
+    assert "transitions[s, a, s']" in text  # the inputs
+
+
+def test_assert_close_conventions() -> None:
+    assert_close([math.inf, -math.inf, 0.0], [math.inf, -math.inf, 1e-13], abs=1e-12)
+    with pytest.raises(AssertionError, match="1 of 1"):
+        assert_close([math.nan], [math.nan])
+    with pytest.raises(AssertionError, match="1 of 2"):
+        assert_close([math.inf, 1.0], [-math.inf, 1.0])
+    with pytest.raises(AssertionError, match="shape"):
+        assert_close([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="rel"):
+        assert_close([1.0], [1.0], rel=-1)
+    many = np.zeros(30)
+    with pytest.raises(AssertionError, match="and 10 more"):
+        assert_close(many + 1, many)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "T", "k", "rel", "abs_"),
+    [
+        ("float64", 3, 1, 3e-10, 1e-13),
+        ("torch.float64", 1, 5, 1e-10, 1e-13),
+        ("float32", 2, 3, 1.2e-5, 1e-7),
+    ],
+)
+def test_tolerance_scales_with_dtype_and_horizon(
+    dtype: str, T: int, k: int, rel: float, abs_: float
+) -> None:
+    tol = tolerance_for(dtype, T, iterations=k)
+    assert tol.rel == pytest.approx(rel) and tol.abs == abs_
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("float16", 1), "dtype"),
+        (("float64", 0), "horizon"),
+        (("float64", True), "horizon"),
+    ],
+)
+def test_bad_tolerance_arguments(args: tuple[str, int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        tolerance_for(*args)
+
+
+@given(st.data())
+@settings(max_examples=5)
+def test_readme_example(data: st.DataObject) -> None:
+    """The README's few-line property test, verbatim in spirit."""
+    mdp = data.draw(mdps(max_states=3, max_actions=2, max_horizon=2))
+    engine = NumpyEngine(mdp)  # stands in for "another implementation"
+    mine = engine.policy_table(engine.policy(PolicySpec("G", k=2)))
+    assert_matches_oracle(mine, mdp, "policy", PolicySpec("G", k=2), rel=1e-10)
