@@ -1,0 +1,83 @@
+"""Counterexample cases shipped with REFUTED ledger entries.
+
+Each REFUTED entry builds its counterexample as a ``coherence-case/1`` case
+whose queries exhibit the failure; the expected answers come from the reference
+oracle (the exact engine, its float quantities included; the float64 engine
+only for ``maxent``, which is not rational), never typed by hand. The committed
+file ``coherence/proofs/cases/<name>.json`` must equal the regenerated one;
+``coherence prove --write-cases`` rewrites them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from coherence.reference.case import Answer, Case, Query, case_to_json, write_case
+from coherence.reference.model import MDP
+
+__all__ = ["CASE_DIR", "CaseBuild", "build_case", "case_path", "settle_case"]
+
+CASE_DIR = Path(__file__).resolve().parent / "cases"
+
+#: set by ``coherence prove --write-cases``: regenerate instead of comparing
+WRITE_CASES = {"enabled": False}
+
+
+def case_path(name: str) -> Path:
+    return CASE_DIR / f"{name}.json"
+
+
+class CaseBuild:
+    """A built case and its expected answers by query id."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.expected: Mapping[str, Answer] = case.expected
+
+    def __getitem__(self, query_id: str) -> Any:
+        return self.expected[query_id]
+
+    @property
+    def relpath(self) -> str:
+        return f"coherence/proofs/cases/{self.case.name}.json"
+
+
+def build_case(
+    name: str, queries: Sequence[Mapping[str, Any]], **mdp: Any
+) -> CaseBuild:
+    """The case ``name`` (MDP in the named form of CASE_FORMAT) with the
+    oracle's answers to ``queries`` as its expected answers."""
+    from coherence.conformance import Evaluator
+
+    model = MDP.build(name=name, **mdp)
+    parsed = tuple(Query.from_json(dict(q), i) for i, q in enumerate(queries))
+    bare = Case(mdp=model, queries=parsed)
+    exact, floats = Evaluator(bare, "exact"), Evaluator(bare, "numpy")
+    expected = {
+        q.id: (floats if q.policy.operator == "maxent" else exact).answer(q)
+        for q in parsed
+    }
+    return CaseBuild(Case(mdp=model, queries=parsed, expected=expected))
+
+
+def settle_case(built: CaseBuild) -> str | None:
+    """Compare the committed file with the regenerated case (or write it when
+    regenerating). Returns None when they agree, else the reason."""
+    path = case_path(built.case.name)
+    if WRITE_CASES["enabled"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_case(path, built.case)
+        return None
+    if not path.exists():
+        return f"{built.relpath} is missing (run `coherence prove --write-cases`)"
+    committed = json.loads(path.read_text(encoding="utf-8"))
+    regenerated = json.loads(json.dumps(case_to_json(built.case)))
+    if committed != regenerated:
+        return (
+            f"{built.relpath} differs from the regenerated counterexample "
+            "(run `coherence prove --write-cases` and review the diff)"
+        )
+    return None
