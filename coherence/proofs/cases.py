@@ -10,6 +10,7 @@ file ``coherence/proofs/cases/<name>.json`` must equal the regenerated one;
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,13 +47,22 @@ class CaseBuild:
 
 
 def build_case(
-    name: str, queries: Sequence[Mapping[str, Any]], **mdp: Any
+    name: str,
+    queries: Sequence[Mapping[str, Any]],
+    mdp: MDP | None = None,
+    **named: Any,
 ) -> CaseBuild:
-    """The case ``name`` (MDP in the named form of CASE_FORMAT) with the
-    oracle's answers to ``queries`` as its expected answers."""
+    """The case ``name`` with the oracle's answers to ``queries`` as expected
+    answers; the MDP is ``mdp`` (renamed) or built from the named form of
+    CASE_FORMAT given as keyword arguments."""
     from coherence.conformance import Evaluator
 
-    model = MDP.build(name=name, **mdp)
+    if mdp is None:
+        model = MDP.build(name=name, **named)
+    elif named:
+        raise ValueError(f"mdp: give an MDP or its named form, not both ({named})")
+    else:
+        model = dataclasses.replace(mdp, name=name)
     parsed = tuple(Query.from_json(dict(q), i) for i, q in enumerate(queries))
     bare = Case(mdp=model, queries=parsed)
     exact, floats = Evaluator(bare, "exact"), Evaluator(bare, "numpy")

@@ -9,18 +9,15 @@ Cov(X, log X) >= 0 over trajectories.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
-from coherence.proofs.families import deterministic_graphs, deterministic_tree
 from coherence.proofs.ledger import Outcome, check
-from coherence.proofs.numbers import FieldSystem
 from coherence.proofs.tools import (
     covariance_identity,
     refuted,
     smt_valid,
     sos_identity,
-    trajectories,
+    trajectory_law_lemma,
 )
 
 SOS_SIZES = range(2, 9)
@@ -117,41 +114,6 @@ def claim_10() -> Outcome:
         "w = 0). So V' >= V at every (t, s); J_prob = sum mu w_0 follows."
     )
     return Outcome("PROVED", induction, lemmas)
-
-
-def trajectory_law_lemma() -> str:
-    """cond(pi, r) from any start s0 in deterministic dynamics has trajectory law
-    P_pi(xi | s0) rho(xi) / Z: exact over the rational function field."""
-    count = 0
-    families = [deterministic_tree(2, 2, symbolic_prior=True)]
-    families += [fam for _, fam in deterministic_graphs(2, 2, 2)]
-    field: FieldSystem | None = None
-    for fam in families:
-        if field is None or fam.names != tuple(field.symbols):
-            field = FieldSystem(fam.names)
-        from coherence.proofs.families import instantiate
-        from coherence.reference import recurrences as rec
-
-        m = instantiate(fam, field, field.symbols)
-        base = m.prior_policy()
-        values = rec.soft_values(m, base, m.rho, m.rho_T)
-        cond = rec.condition(m, base, values)
-        for s0 in range(m.n_states):
-            prior_paths = list(trajectories(m, base, 0, s0))
-            z = sum((p * wgt for _, p, wgt in prior_paths), field.const(Fraction(0)))
-            cond_paths = {path: p for path, p, _ in trajectories(m, cond, 0, s0)}
-            for path, p, wgt in prior_paths:
-                if cond_paths[path] != p * wgt / z:
-                    raise AssertionError(f"trajectory law differs at {path}")
-                count += 1
-    return (
-        "L1 trajectory law: in deterministic dynamics, from every start s0, "
-        "P_{cond(pi, r)}(xi | s0) = P_pi(xi | s0) rho(xi) / Z(s0) with rho(xi) "
-        "the product of the step and terminal success along xi -- exact "
-        "identity of rational functions (symbolic pi and success) on the "
-        "binary tree of horizon 2 and all 16 deterministic maps on 2 states x 2 "
-        f"actions, horizon 2 ({count} trajectories)"
-    )
 
 
 @check(

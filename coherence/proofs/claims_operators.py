@@ -111,22 +111,10 @@ def stochastic_case() -> CaseBuild:
             "policy": {"operator": "maxent", "alpha": "1"},
         },
     ]
+    from coherence.examples import stochastic_counterexample
+
     return build_case(
-        "proofs-stochastic-counterexample",
-        queries,
-        states=["root", "s1", "s2"],
-        actions=["a1", "a2"],
-        horizon=1,
-        transitions={
-            "root": {
-                "a1": {"s1": "3/4", "s2": "1/4"},
-                "a2": {"s1": "1/2", "s2": "1/2"},
-            },
-            "s1": {"a1": {"s1": "1"}, "a2": {"s1": "1"}},
-            "s2": {"a1": {"s2": "1"}, "a2": {"s2": "1"}},
-        },
-        initial={"root": "1"},
-        terminal_success={"root": "0", "s1": "1/3", "s2": "2/3"},
+        "proofs-stochastic-counterexample", queries, stochastic_counterexample()
     )
 
 

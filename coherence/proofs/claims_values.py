@@ -14,7 +14,12 @@ from coherence.proofs.cases import build_case
 from coherence.proofs.families import instantiate, stochastic_two_step
 from coherence.proofs.ledger import Outcome, check
 from coherence.proofs.numbers import FieldSystem
-from coherence.proofs.tools import refuted, smt_valid, trajectories
+from coherence.proofs.tools import (
+    refuted,
+    smt_valid,
+    trajectories,
+    trajectory_law_lemma,
+)
 from coherence.reference import recurrences as rec
 from coherence.reference.recurrences import FRACTION, ExactMDP
 
@@ -123,8 +128,6 @@ def claim_1() -> Outcome:
     method="exact symbolic identity (rational function field)",
 )
 def claim_2_deterministic() -> Outcome:
-    from coherence.proofs.claims_improvement import trajectory_law_lemma
-
     return Outcome(
         "PROVED",
         "posterior p(xi | s_0, O) = p(xi | s_0) rho(xi) / "
@@ -172,7 +175,7 @@ def claim_2_stochastic() -> Outcome:
             },
             {"id": "w_prior", "quantity": "w", "policy": {"operator": "prior"}},
         ],
-        **_mdp_kwargs(stochastic_counterexample()),
+        stochastic_counterexample(),
     )
     post, p_success = _posterior_marginal(built.case.mdp, 1, "s1")
     d1 = built["occupancy_G1"]["1"]["s1"]
@@ -188,25 +191,6 @@ def claim_2_stochastic() -> Outcome:
         "exact: " + relation + "; conditioning the action "
         "alone cannot reweight the dynamics",
     )
-
-
-def _mdp_kwargs(mdp: Any) -> dict[str, Any]:
-    """The named-form arguments of MDP.build for an existing MDP."""
-    from coherence.reference.case import Case, case_to_json
-
-    data = case_to_json(Case(mdp=mdp))
-    keys = (
-        "states",
-        "actions",
-        "horizon",
-        "transitions",
-        "initial",
-        "success",
-        "terminal_success",
-        "prior",
-        "time_dependent_success",
-    )
-    return {k: data[k] for k in keys if k in data}
 
 
 @check(
