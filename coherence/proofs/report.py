@@ -127,7 +127,9 @@ def render_markdown(entries: Sequence[Entry]) -> str:
         "or UNKNOWN with the reason. Sampling-based agreement is reported as "
         "evidence, never as PROVED. `coherence prove` re-derives every row and "
         "exits non-zero when a status differs from `coherence/proofs/"
-        "expected.json`.",
+        "expected.json`. Running times vary by machine and are not recorded "
+        "here, so this file is reproducible; `coherence prove` prints them and "
+        "`--json` includes them.",
         "",
         "| claim | scope | status | method |",
         "|---|---|---|---|",
