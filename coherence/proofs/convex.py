@@ -24,7 +24,6 @@ at every state with positive occupancy (the Lagrange multiplier of "mass into
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from coherence.reference.model import MDP, FloatArray
-from coherence.reference.numpy_engine import NumpyEngine, logsumexp
+from coherence.reference.numpy_engine import NumpyEngine
 
 __all__ = [
     "ConvexReport",
@@ -127,21 +126,8 @@ def solve_maxent_program(
 
 def expectation_backup(mdp: MDP, alpha: Any) -> FloatArray:
     """Vt[t, s] of the expectation backup (module docstring), t = 0..T; -inf
-    where every action is impossible."""
-    a = float(alpha)
-    T, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
-    P = mdp.transition_array.reshape(S * A, S)
-    with np.errstate(divide="ignore"):
-        log_p = np.log(mdp.prior_array)
-    V = np.empty((T + 1, S))
-    V[T] = mdp.log_terminal_success
-    for t in range(T - 1, -1, -1):
-        dead_next = np.isneginf(V[t + 1])
-        mean = P @ np.where(dead_next, 0.0, V[t + 1])
-        hits_dead = (P @ dead_next.astype(float)) > 0
-        Q = mdp.log_success[t] + np.where(hits_dead, -math.inf, mean).reshape(S, A)
-        V[t] = logsumexp(log_p + a * Q, axis=1) / a
-    return V
+    where every action is impossible (``NumpyEngine.maxent_backup``)."""
+    return NumpyEngine(mdp).maxent_backup(alpha).V
 
 
 @dataclass(frozen=True)

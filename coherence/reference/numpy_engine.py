@@ -232,29 +232,41 @@ class NumpyEngine:
         delta = float(f.delta)
         return softmax(Q / delta, axis=2)
 
-    def maxent_policy(self, alpha: Any) -> FloatArray:
-        """Entropy-regularised optimum (SPEC §4), expectation backup:
+    def maxent_backup(self, alpha: Any) -> LogValues:
+        """Expectation backup of the entropy-regularised optimum (SPEC §4):
         Qt = r + E_{s'} Vt(s'),  Vt = (1/alpha) log sum_a p exp(alpha Qt),
-        pi proportional to p exp(alpha Qt); the prior where every Qt is -inf."""
+        Vt_T = r_T (alpha > 0). Qt is -inf where a successor with Vt = -inf has
+        positive probability (no 0 * inf is formed)."""
+        a = float(alpha)
+        if not a > 0:
+            raise ValueError(
+                f"alpha: the expectation backup needs alpha > 0, got {alpha!r}"
+            )
+        T, S, A = self.shape
+        Q = np.empty((T, S, A))
+        V = np.empty((T + 1, S))
+        V[T] = self.r_T
+        for t in range(T - 1, -1, -1):
+            dead_next = np.isneginf(V[t + 1])
+            mean = self.P2 @ np.where(dead_next, 0.0, V[t + 1])
+            hits_dead = (self.P2 @ dead_next.astype(np.float64)) > 0
+            Q[t] = self.r[t] + np.where(hits_dead, -math.inf, mean).reshape(S, A)
+            V[t] = logsumexp(self.log_p + a * Q[t], axis=1) / a
+        return LogValues(Q=Q, V=V)
+
+    def maxent_policy(self, alpha: Any) -> FloatArray:
+        """Entropy-regularised optimum (SPEC §4): pi proportional to
+        p exp(alpha Qt) of :meth:`maxent_backup`; the prior where every Qt is -inf,
+        and the prior at alpha = 0 (the limit)."""
         a = float(alpha)
         if not a >= 0:
             raise ValueError(f"alpha: must be >= 0, got {alpha!r}")
         if a == 0:
             return self.prior_policy()
-        T, S, A = self.shape
-        pi = np.empty((T, S, A))
-        Vt = self.r_T.copy()
-        for t in range(T - 1, -1, -1):
-            dead_next = np.isneginf(Vt)
-            mean = self.P2 @ np.where(dead_next, 0.0, Vt)
-            hits_dead = (self.P2 @ dead_next.astype(np.float64)) > 0
-            Qt = self.r[t] + np.where(hits_dead, -math.inf, mean).reshape(S, A)
-            logits = self.log_p + a * Qt
-            lse = logsumexp(logits, axis=1)
-            dead = np.isneginf(lse)[:, None]
-            pi[t] = np.where(dead, self.log_p, softmax(logits, axis=1))
-            Vt = lse / a
-        return pi
+        logits = self.log_p[None] + a * self.maxent_backup(a).Q
+        dead = np.isneginf(logsumexp(logits, axis=2))[..., None]
+        out: FloatArray = np.where(dead, self.log_p[None], softmax(logits, axis=2))
+        return out
 
     # ---------------------------------------------------------- quantities
     def policy(self, spec: PolicySpec) -> FloatArray:
