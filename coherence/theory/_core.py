@@ -1,0 +1,551 @@
+"""Shared machinery of the theory generators (sympy; private).
+
+A *group* of a table is one parametric MDP: a named MDP template whose numbers
+are sympy expressions in a few symbols, the symbols with their assumptions, a
+list of rational parameter points and a list of entries. An entry names a
+quantity the same way a conformance query does (SPEC §3–§4, CASE_FORMAT.md):
+a policy cell, the difference of two policies (at one cell or at every cell),
+J_prob, J_sum or kappa_f of a policy. It carries its closed form, derived by
+the family module, and a predicate saying at which points that closed form may
+be substituted ("interior" points).
+
+Every value written to a table is obtained in one of two ways:
+
+* ``"closed form"``: the expression substituted at an interior point, and
+  checked there against the definition (a disagreement aborts the generator);
+* ``"definition"``: the generic exact recurrences
+  (:mod:`coherence.reference.recurrences` via :mod:`coherence.reference.operators`)
+  run over exact sympy numbers at the point, with the SPEC §2 conventions
+  (conditioning on an event of probability 0 keeps the base policy, rho^0 = 1,
+  0 log 0 = 0, KL = +inf where q = 0 < p). Boundary points (success 0, alpha = 0,
+  a closed form valid only for k >= 1 at k = 0, ...) always use this.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import sympy
+
+from coherence.reference import operators as ops
+from coherence.reference import recurrences as rec
+from coherence.reference.exact import ExactEngine
+from coherence.reference.recurrences import Boltzmann, ExactMDP, SoftQ
+from coherence.theory.numbers import SYMPY
+from coherence.theory.tables import FORMAT, provenance
+
+__all__ = [
+    "CONVENTIONS",
+    "Entry",
+    "Group",
+    "Point",
+    "Sym",
+    "Template",
+    "by_definition",
+    "causal_kl",
+    "format_value",
+    "identical",
+    "j_sum",
+    "make_table",
+    "run_policy",
+    "timed",
+]
+
+Expr = Any
+Point = dict[str, Fraction]
+Policy = list[list[list[Expr]]]
+
+CONVENTIONS = [
+    "SPEC.md §2-§4: horizon T decision steps t = 0..T-1, terminal success rho_T; "
+    "policies pi_t(a|s); z, w in the success-probability domain.",
+    "Conditioning on an event of probability 0 leaves the base policy unchanged; "
+    "rho^0 = 1 (T_0 = p); 0 log 0 = 0; KL = +inf where q = 0 < p; a softmax of "
+    "all-zero weights is uniform.",
+    "values: rational strings where the value is rational, 30-significant-digit "
+    "decimals otherwise, 'inf' / '-inf'; 'by' = 'closed form' (expression "
+    "substituted at an interior point, cross-checked against the definition) or "
+    "'definition' (exact recurrences over exact numbers at the point; every "
+    "boundary point).",
+    "Expressions are sympy strings (sympy.parse_expr with the group's symbols and "
+    "their assumptions); 'cell' null in a difference entry means every (t, s, a).",
+]
+
+DIGITS = 30
+
+
+def timed(label: str, log: Callable[[str], None] | None) -> Callable[[], None]:
+    """Start a timer; the returned function reports ``label: N.NN s`` to ``log``."""
+    start = time.perf_counter()
+
+    def done() -> None:
+        if log is not None:
+            log(f"{label}: {time.perf_counter() - start:.2f} s")
+
+    return done
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A symbol of a family, with its sympy assumptions and its meaning."""
+
+    name: str
+    meaning: str
+    assumptions: tuple[tuple[str, bool], ...] = (("positive", True),)
+
+    @property
+    def symbol(self) -> Expr:
+        return sympy.Symbol(self.name, **dict(self.assumptions))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "assumptions": dict(self.assumptions),
+            "meaning": self.meaning,
+        }
+
+
+def _expr_text(x: Expr) -> str:
+    return str(sympy.sstr(sympy.sympify(x)))
+
+
+@dataclass(frozen=True)
+class Template:
+    """An MDP in the named form of CASE_FORMAT.md whose numbers are expressions.
+
+    Missing ``success`` entries are 1, a missing ``prior`` state is uniform, a
+    missing ``initial`` state is 0, a missing ``terminal_success`` state is 1.
+    """
+
+    states: tuple[str, ...]
+    actions: tuple[str, ...]
+    horizon: int
+    transitions: Mapping[str, Mapping[str, Mapping[str, Expr]]]
+    initial: Mapping[str, Expr]
+    terminal_success: Mapping[str, Expr] = field(default_factory=dict)
+    success: Mapping[str, Mapping[str, Expr]] = field(default_factory=dict)
+    prior: Mapping[str, Mapping[str, Expr]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        def table(x: Mapping[str, Mapping[str, Expr]]) -> dict[str, Any]:
+            return {
+                s: {a: _expr_text(v) for a, v in row.items()} for s, row in x.items()
+            }
+
+        return {
+            "states": list(self.states),
+            "actions": list(self.actions),
+            "horizon": self.horizon,
+            "initial": {s: _expr_text(v) for s, v in self.initial.items()},
+            "transitions": {s: table(rows) for s, rows in self.transitions.items()},
+            "success": table(self.success),
+            "terminal_success": {
+                s: _expr_text(v) for s, v in self.terminal_success.items()
+            },
+            "prior": table(self.prior),
+        }
+
+    def exact_mdp(self, subs: Mapping[Expr, Expr] | None = None) -> ExactMDP[Any]:
+        """The template as an :class:`ExactMDP` over :data:`SYMPY`, with
+        ``subs`` (symbol -> value) substituted first."""
+
+        def v(x: Expr) -> Expr:
+            e = sympy.sympify(x)
+            return e.xreplace(dict(subs)) if subs else e
+
+        one, zero = sympy.Integer(1), sympy.Integer(0)
+        index = {s: i for i, s in enumerate(self.states)}
+        n_a = len(self.actions)
+        successors = [
+            [
+                [(index[j], v(p)) for j, p in self.transitions[s][a].items()]
+                for a in self.actions
+            ]
+            for s in self.states
+        ]
+        step = [
+            [v(self.success.get(s, {}).get(a, one)) for a in self.actions]
+            for s in self.states
+        ]
+        prior = [
+            [v(self.prior[s].get(a, zero)) for a in self.actions]
+            if s in self.prior
+            else [sympy.Rational(1, n_a)] * n_a
+            for s in self.states
+        ]
+        return ExactMDP(
+            ns=SYMPY,
+            successors=successors,
+            rho=[[list(row) for row in step] for _ in range(self.horizon)],
+            rho_T=[v(self.terminal_success.get(s, one)) for s in self.states],
+            initial=[v(self.initial.get(s, zero)) for s in self.states],
+            prior=prior,
+        )
+
+
+Cell = tuple[int, str, str]
+
+
+@dataclass
+class Entry:
+    """One closed form of a table group (see the module docstring)."""
+
+    name: str
+    quantity: str  # policy | difference | J_prob | J_sum | kappa
+    policy: dict[str, Any]
+    expression: Expr
+    closed_form_valid: str
+    interior: Callable[[Point], bool]
+    derivation: str
+    cell: Cell | None = None
+    minus: dict[str, Any] | None = None
+    f: dict[str, Any] | None = None
+
+    def to_json(self, values: list[dict[str, str]]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "quantity": self.quantity,
+            "policy": self.policy,
+        }
+        if self.minus is not None:
+            out["minus"] = self.minus
+        if self.f is not None:
+            out["f"] = self.f
+        if self.quantity in ("policy", "difference"):
+            out["cell"] = (
+                None
+                if self.cell is None
+                else {"t": self.cell[0], "state": self.cell[1], "action": self.cell[2]}
+            )
+        expr = sympy.sympify(self.expression)
+        if self.quantity == "difference":
+            out["vanishes"] = bool(expr == 0)
+        out["expression"] = _expr_text(expr)
+        out["latex"] = sympy.latex(expr)
+        out["closed_form_valid"] = self.closed_form_valid
+        out["derivation"] = self.derivation
+        out["values"] = values
+        return out
+
+
+@dataclass
+class Group:
+    """One parametric MDP with its points and entries."""
+
+    name: str
+    description: str
+    symbols: list[Sym]
+    template: Template
+    points: list[Point]
+    entries: list[Entry]
+
+    def subs(self, point: Point) -> dict[Expr, Expr]:
+        return {
+            s.symbol: sympy.Rational(point[s.name].numerator, point[s.name].denominator)
+            for s in self.symbols
+        }
+
+    def locals(self) -> dict[str, Expr]:
+        return {s.name: s.symbol for s in self.symbols}
+
+
+# ------------------------------------------------------------------ definition
+def _param(value: Any, names: Mapping[str, Expr], subs: Mapping[Expr, Expr]) -> Expr:
+    if isinstance(value, int):
+        return sympy.Integer(value)
+    return sympy.parse_expr(str(value), local_dict=dict(names)).xreplace(dict(subs))
+
+
+def _count(value: Expr) -> int:
+    if not (value.is_Integer and value >= 0):
+        raise ValueError(
+            f"iteration count: expected a non-negative integer, got {value}"
+        )
+    return int(value)
+
+
+def soft_q(
+    f: Mapping[str, Any] | str, names: Mapping[str, Expr], subs: Mapping[Expr, Expr]
+) -> SoftQ:
+    """``{"boltzmann": delta}`` or ``"argmax"`` as a recurrence f."""
+    if f == "argmax":
+        return rec.Argmax()
+    if isinstance(f, Mapping) and "boltzmann" in f:
+        return Boltzmann(_param(f["boltzmann"], names, subs))
+    raise ValueError(f"f: expected {{'boltzmann': delta}} or 'argmax', got {f!r}")
+
+
+def _run_policy(
+    engine: ExactEngine,
+    spec: Mapping[str, Any],
+    names: Mapping[str, Expr],
+    subs: Mapping[Expr, Expr],
+) -> Policy:
+    """Evaluate a CASE_FORMAT policy spec (parameters may be expressions in the
+    group's symbols) with the generic operators."""
+    op = spec["operator"]
+    if op == "prior":
+        return engine.prior_policy()
+    if op == "G":
+        return ops.retrain(engine, _count(_param(spec["k"], names, subs)))
+    if op == "T":
+        return ops.temperature(engine, _param(spec["alpha"], names, subs))
+    if op in ("F", "F_literal"):
+        return ops.folding(
+            engine, _count(_param(spec["k"], names, subs)), literal=op == "F_literal"
+        )
+    if op in ("H", "H_literal"):
+        return ops.cumulative_folding(
+            engine, _count(_param(spec["k"], names, subs)), literal=op == "H_literal"
+        )
+    if op == "B":
+        return ops.iterated_coherence(
+            engine,
+            _count(_param(spec["i"], names, subs)),
+            soft_q(spec["f"], names, subs),
+        )
+    raise ValueError(f"operator: {op!r} has no exact definition here")
+
+
+def _is_zero(x: Expr) -> bool:
+    return bool(sympy.sympify(x).is_zero is True)
+
+
+def j_sum(engine: ExactEngine, pi: Policy) -> Expr:
+    """J_sum = E[sum_t log rho_t + log rho_T]; a zero-weight term contributes 0,
+    a positive-weight term with rho = 0 makes it -oo (SPEC §2–§3)."""
+    m = engine.m
+    d = rec.occupancy(m, pi)
+    total = sympy.Integer(0)
+    for t in range(m.horizon):
+        for s in range(m.n_states):
+            for a in range(m.n_actions):
+                weight = d[t][s] * pi[t][s][a]
+                if _is_zero(weight):
+                    continue
+                if _is_zero(m.rho[t][s][a]):
+                    return sympy.S.NegativeInfinity
+                total += weight * sympy.log(m.rho[t][s][a])
+    for s in range(m.n_states):
+        if _is_zero(d[m.horizon][s]):
+            continue
+        if _is_zero(m.rho_T[s]):
+            return sympy.S.NegativeInfinity
+        total += d[m.horizon][s] * sympy.log(m.rho_T[s])
+    return total
+
+
+def causal_kl(engine: ExactEngine, pi: Policy, other: Policy) -> Expr:
+    """KL_c(pi || q) = sum_t E_{d_t^pi} KL(pi_t || q_t) (SPEC §3), +oo where
+    q = 0 < pi at a state of positive occupancy."""
+    m = engine.m
+    d = rec.occupancy(m, pi)
+    total = sympy.Integer(0)
+    for t in range(m.horizon):
+        for s in range(m.n_states):
+            if _is_zero(d[t][s]):
+                continue
+            for pa, qa in zip(pi[t][s], other[t][s], strict=True):
+                if _is_zero(pa) or sympy.sympify(pa - qa).is_zero is True:
+                    continue
+                if _is_zero(qa):
+                    return sympy.S.Infinity
+                total += d[t][s] * pa * (sympy.log(pa) - sympy.log(qa))
+    return total
+
+
+def identical(a: Expr, b: Expr) -> bool:
+    """Exact identity test kept factored: cancel(a - b) == 0."""
+    diff = sympy.sympify(a - b)
+    if diff.is_zero is True:
+        return True
+    return bool(sympy.cancel(diff) == 0)
+
+
+def _cell(engine: ExactEngine, template: Template, cell: Cell) -> tuple[int, int, int]:
+    t, s, a = cell
+    return t, template.states.index(s), template.actions.index(a)
+
+
+def quantity(
+    engine: ExactEngine,
+    template: Template,
+    entry: Entry,
+    names: Mapping[str, Expr],
+    subs: Mapping[Expr, Expr],
+    cache: dict[str, Policy] | None = None,
+) -> Expr:
+    """The entry's quantity on ``engine`` (symbolic or numeric); ``cache``
+    memoises policies of this engine by their spec."""
+    memo: dict[str, Policy] = {} if cache is None else cache
+
+    def run_policy(
+        engine: ExactEngine,
+        spec: Mapping[str, Any],
+        names: Mapping[str, Expr],
+        subs: Mapping[Expr, Expr],
+    ) -> Policy:
+        key = json.dumps(spec, sort_keys=True)
+        if key not in memo:
+            memo[key] = _run_policy(engine, spec, names, subs)
+        return memo[key]
+
+    pi = run_policy(engine, entry.policy, names, subs)
+    if entry.quantity == "policy":
+        assert entry.cell is not None  # set by the family module
+        t, s, a = _cell(engine, template, entry.cell)
+        return pi[t][s][a]
+    if entry.quantity == "difference":
+        assert entry.minus is not None
+        other = run_policy(engine, entry.minus, names, subs)
+        if entry.cell is not None:
+            t, s, a = _cell(engine, template, entry.cell)
+            return pi[t][s][a] - other[t][s][a]
+        for x_t, y_t in zip(pi, other, strict=True):
+            for x_s, y_s in zip(x_t, y_t, strict=True):
+                for x, y in zip(x_s, y_s, strict=True):
+                    if not identical(x, y):
+                        return sympy.sympify(x - y)
+        return sympy.Integer(0)
+    if entry.quantity == "J_prob":
+        return rec.j_prob(engine.m, engine.values(pi))
+    if entry.quantity == "J_sum":
+        return j_sum(engine, pi)
+    if entry.quantity == "kappa":
+        assert entry.f is not None
+        f = soft_q(entry.f, names, subs)
+        return causal_kl(engine, pi, engine.soft_q_policy(engine.values(pi), f))
+    raise ValueError(f"quantity: unknown {entry.quantity!r}")
+
+
+class _PointEngines:
+    """One exact engine per point of a group, with memoised policies."""
+
+    def __init__(self, group: Group) -> None:
+        self.group = group
+        self._engines: dict[int, tuple[ExactEngine, dict[str, Policy]]] = {}
+
+    def value(self, index: int, entry: Entry) -> Expr:
+        point = self.group.points[index]
+        subs = self.group.subs(point)
+        if index not in self._engines:
+            engine = ExactEngine(self.group.template.exact_mdp(subs))
+            self._engines[index] = (engine, {})
+        engine, cache = self._engines[index]
+        return quantity(
+            engine, self.group.template, entry, self.group.locals(), subs, cache
+        )
+
+
+def by_definition(group: Group, entry: Entry, point: Point) -> Expr:
+    """The entry's value at ``point`` from the exact recurrences over exact
+    numbers (SPEC §2 conventions decide every zero test)."""
+    subs = group.subs(point)
+    engine = ExactEngine(group.template.exact_mdp(subs))
+    return quantity(engine, group.template, entry, group.locals(), subs)
+
+
+# ------------------------------------------------------------------ formatting
+def _simplified_number(x: Expr) -> Expr:
+    x = sympy.sympify(x)
+    if x.is_Rational or x.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
+        return x
+    if not x.has(sympy.log, sympy.exp):
+        y = sympy.cancel(sympy.together(x))
+        if y.is_Rational:
+            return y
+    return x
+
+
+def format_value(x: Expr) -> str:
+    """Rational string, 30-significant-digit decimal, or 'inf' / '-inf'."""
+    x = _simplified_number(x)
+    if x == sympy.oo:
+        return "inf"
+    if x == -sympy.oo:
+        return "-inf"
+    if x.is_Rational:
+        return str(x)
+    if x.free_symbols:
+        raise ValueError(f"value: {x} still has free symbols")
+    v = sympy.N(x, DIGITS)
+    if not v.is_Float:
+        raise ValueError(f"value: {x} does not evaluate to a real number ({v})")
+    return str(sympy.sstr(v, full_prec=True))
+
+
+def _agree(a: Expr, b: Expr) -> bool:
+    a, b = _simplified_number(a), _simplified_number(b)
+    if a.is_Rational and b.is_Rational:
+        return bool(a == b)
+    if a in (sympy.oo, -sympy.oo) or b in (sympy.oo, -sympy.oo):
+        return bool(a == b)
+    x, y = sympy.N(a, DIGITS + 10), sympy.N(b, DIGITS + 10)
+    return bool(abs(x - y) <= sympy.Float(10) ** (-(DIGITS - 3)) * max(1, abs(y)))
+
+
+def render_group(group: Group) -> dict[str, Any]:
+    """Evaluate every entry at every point and build the group's JSON."""
+    entries = []
+    engines = _PointEngines(group)
+    for entry in group.entries:
+        values: list[dict[str, str]] = []
+        expr = sympy.sympify(entry.expression)
+        for index, point in enumerate(group.points):
+            definition = engines.value(index, entry)
+            if entry.interior(point):
+                value = expr.xreplace(group.subs(point))
+                if not _agree(value, definition):
+                    raise ArithmeticError(
+                        f"{group.name} / {entry.name}: closed form gives {value} but "
+                        f"the definition gives {definition} at {point}"
+                    )
+                by = "closed form"
+            else:
+                value, by = definition, "definition"
+            values.append({"value": format_value(value), "by": by})
+        entries.append(entry.to_json(values))
+    return {
+        "name": group.name,
+        "description": group.description,
+        "symbols": [s.to_json() for s in group.symbols],
+        "mdp": group.template.to_json(),
+        "points": [
+            {s.name: str(point[s.name]) for s in group.symbols}
+            for point in group.points
+        ],
+        "entries": entries,
+    }
+
+
+def make_table(
+    module_file: str,
+    family: str,
+    description: str,
+    groups: Sequence[Group],
+    *,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The whole table of a family (header, conventions, rendered groups)."""
+    rendered = []
+    for group in groups:
+        done = timed(
+            f"{family}/{group.name}: values at {len(group.points)} points", log
+        )
+        rendered.append(render_group(group))
+        done()
+    return {
+        "format": FORMAT,
+        "generated_by": provenance(module_file),
+        "family": family,
+        "description": description,
+        "conventions": CONVENTIONS,
+        "groups": rendered,
+    }
+
+
+run_policy = _run_policy
