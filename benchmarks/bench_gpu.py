@@ -177,7 +177,7 @@ def numpy_tree_g1(
 
 # ---------------------------------------------------------------------- rows
 def fmt_ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3g} ms" if seconds < 10 else f"{seconds:.3g} s"
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
 class Bench:

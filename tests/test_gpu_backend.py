@@ -117,3 +117,15 @@ def test_options_default_to_float64_automatic_device_dense() -> None:
         "cpu",
         "successors",
     )
+
+
+def test_gpu_package_imports_torch_lazily() -> None:
+    """``import coherence.gpu`` (done by the CLI) must not import torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, coherence.gpu as g; assert 'torch' not in sys.modules; "
+        "g.TorchEngine; assert 'torch' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -261,7 +261,7 @@ class TorchMDP:
         dev: torch.device,
     ) -> TorchMDP:
         def tensor(x: Any, name: str) -> Tensor:
-            arr = np.asarray(x, dtype=np.float64)
+            arr = np.array(x, dtype=np.float64)  # a writable copy
             if np.isnan(arr).any() or (arr < 0).any() or (arr > 1).any():
                 raise ValueError(f"{name}: entries must be probabilities in [0, 1]")
             return torch.as_tensor(arr, dtype=dt).to(dev)
@@ -491,6 +491,7 @@ class TorchEngine:
             self._idx = flat.to(torch.int32 if use32 else torch.int64).contiguous()
             self._prob = mdp.successor_probs.reshape(B, S * A, -1).contiguous()
         self.cache: PolicyCache[Tensor] = PolicyCache(self)
+        self._ws = K.Workspace()
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -499,15 +500,13 @@ class TorchEngine:
         return m.batch_size, m.horizon, m.n_states, m.n_actions
 
     # ------------------------------------------------------------ kernels
-    def log_expect(self, V: Tensor) -> Tensor:
-        """log sum_{s'} P(s'|s,a) exp V[b, s'], shape (B, S, A)."""
-        B, _, S, A = self.shape
+    def log_expect(self, V: Tensor) -> K.Expectation:
+        """log sum_{s'} P(s'|s,a) exp V[b, s'] and its shifted linear form
+        (:class:`_kernels.Expectation`), rows r = s * A + a, shapes (B, S * A)."""
         if self._PT is not None:
-            out = K.log_expect_dense(self._PT, V, self.kernel)
-        else:
-            assert self._idx is not None and self._prob is not None
-            out = K.log_expect_successors(self._idx, self._prob, V)
-        return out.view(B, S, A)
+            return K.log_expect_dense(self._PT, V, self.kernel, self._ws)
+        assert self._idx is not None and self._prob is not None
+        return K.log_expect_successors(self._idx, self._prob, V, self._ws)
 
     def expect(self, x: Tensor) -> Tensor:
         """sum_{s'} P(s'|s,a) x[b, s'] (linear, finite x), shape (B, S, A)."""
@@ -566,23 +565,53 @@ class TorchEngine:
         return (torch.where(a4 == 0, 0.0, a4 * r), torch.where(a2 == 0, 0.0, a2 * r_T))
 
     def soft_values(self, policy: Tensor, reward: Reward) -> LogValues:
-        """Backward pass of SPEC §3 in log space, batched."""
+        """Backward pass of SPEC §3 in log space, batched.
+
+        V_t = log sum_a exp(log pi + r + L) with L = log E exp V_{t+1} is taken
+        as log(sum_a w * acc) + c + m, where w = exp(log pi + r - c) (c = max_a,
+        one exp of the whole (B, T, S, A) tensor before the loop) and acc =
+        exp(L - m) is the shifted sum the expectation already computed: no
+        per-step log-sum-exp. States whose sum falls below the underflow
+        threshold are recomputed as an exact log-sum-exp.
+        """
         B, T, S, A = self.shape
+        dt, dev = self.mdp.dtype, self.mdp.device
         r, r_T = reward
-        Q = torch.empty((B, T, S, A), dtype=self.mdp.dtype, device=self.mdp.device)
-        V = torch.empty((B, T + 1, S), dtype=self.mdp.dtype, device=self.mdp.device)
+        thr = K.underflow_threshold(dt)
+        ws = self._ws
+        weights = torch.add(policy, r, out=ws.get("weights", (B, T, S, A), r_T))
+        c = weights.amax(dim=-1, keepdim=True).clamp_min_(torch.finfo(dt).min)
+        weights.sub_(c).exp_()
+        c = c.squeeze(-1)
+        prod = ws.get("prod", (B, S, A), r_T)
+        total = ws.get("total", (B, S), r_T)
+        Q = torch.empty((B, T, S, A), dtype=dt, device=dev)
+        V = torch.empty((B, T + 1, S), dtype=dt, device=dev)
         V[:, T] = r_T
         for t in range(T - 1, -1, -1):
-            Q[:, t] = r[:, t] + self.log_expect(V[:, t + 1])
-            V[:, t] = torch.logsumexp(policy[:, t] + Q[:, t], dim=-1)
+            e = self.log_expect(V[:, t + 1])
+            L = e.log.view(B, S, A)
+            torch.add(r[:, t], L, out=Q[:, t])
+            torch.mul(weights[:, t], e.acc.view(B, S, A), out=prod)
+            torch.sum(prod, dim=-1, out=total)
+            Vt = V[:, t]
+            torch.log(total, out=Vt)
+            Vt.add_(c[:, t]).add_(e.shift)
+            if bool((total.amin() < thr).item()):
+                b, s = (total < thr).nonzero(as_tuple=True)
+                exact = policy[b, t, s] + r[b, t, s] + L[b, s]
+                V[b, t, s] = torch.logsumexp(exact, dim=-1)
         return LogValues(Q=Q, V=V)
 
     def condition(self, base: Tensor, values: LogValues) -> Tensor:
         """cond(base)_t(a|s) = base * exp(Q - V), renormalised; base where V = -inf."""
         V = values.V[:, :-1, :, None]
         dead = torch.isneginf(V)
-        raw = base + values.Q - torch.where(dead, 0.0, V)
-        return torch.where(dead, base, K.log_softmax(raw, dim=-1))
+        raw = torch.add(base, values.Q).sub_(torch.where(dead, 0.0, V))
+        out = K.log_softmax(raw, dim=-1)
+        if bool(dead.any().item()):
+            out = torch.where(dead, base, out)
+        return out
 
     def fold(self, reward: Reward, policy: Tensor, *, literal: bool) -> Reward:
         """R + log pi (- log p); -inf where p = 0 (SPEC §2). r_T unchanged."""
