@@ -10,7 +10,7 @@ Rows (each measured in this one run, on this machine):
   (bytes of P read once per step x T) / (bandwidth of a streaming read of a
   1 GiB array, measured here). time / bound below 1 means P was served from cache.
 
-Usage: ``python benchmarks/bench_reference.py [--write docs/performance.md]``.
+Usage: ``python -m benchmarks.bench_reference [--write docs/performance.md]``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._bandwidth import stream_bandwidth
 from coherence.reference.case import load_case
 from coherence.reference.exact import ExactEngine
 from coherence.reference.numpy_engine import NumpyEngine
@@ -44,17 +45,6 @@ def timed(fn: Callable[[], object], repeat: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - start)
     return out
-
-
-def stream_bandwidth(repeat: int = 5) -> float:
-    """Bytes/s of a streaming read of a 1 GiB float64 array (best of ``repeat``):
-    a matrix-vector product (the kernel of the backward pass) and a plain sum;
-    the faster one is the bound."""
-    n = (1 << 30) // 8
-    a = np.ones(n).reshape(-1, 1024)
-    x = np.ones(1024)
-    best = min(min(timed(lambda: a @ x, repeat)), min(timed(lambda: a.sum(), repeat)))
-    return (1 << 30) / best
 
 
 def dense_engine(S: int, A: int, T: int, seed: int) -> tuple[NumpyEngine, np.ndarray]:
@@ -100,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     engine, P = dense_engine(S, A, T, seed=0)
     prior = engine.prior_policy()
     reward = engine.base_reward()
-    bandwidth = stream_bandwidth()
+    rates = stream_bandwidth()
+    bandwidth = rates["best"]
     times = timed(lambda: engine.soft_values(prior, reward), args.repeat)
     bound = P.nbytes * T / bandwidth
     rows.append(
@@ -130,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             "## reference/ oracle (issue 2)",
             "",
             f"Machine: {cpu}; {machine}. Command: "
-            "`python benchmarks/bench_reference.py --write docs/performance.md` "
+            "`python -m benchmarks.bench_reference --write docs/performance.md` "
             f"(best of {args.repeat}; every row measured in the same run).",
             "",
             "| benchmark | time | comparison | target |",
