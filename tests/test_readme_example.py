@@ -1,0 +1,41 @@
+"""The README's property-test example runs as written (and would catch a bug)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def example() -> dict[str, Any]:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"<!-- example: testing -->\s*```python\n(.*?)```", text, re.S)
+    assert match, "README lost its testing example"
+    namespace: dict[str, Any] = {}
+    exec(compile(match.group(1), str(README), "exec"), namespace)
+    return namespace
+
+
+def test_readme_property_test_passes() -> None:
+    example()["test_goal_conditioning_matches_the_oracle"]()
+
+
+def test_readme_property_test_catches_a_wrong_implementation() -> None:
+    ns = example()
+    right = ns["my_goal_conditioned_policy"]
+
+    def wrong(P: Any, rho: Any, rho_T: Any, prior: Any) -> Any:
+        pi = right(P, rho, rho_T, prior)
+        return np.roll(pi, 1, axis=2)  # a relabelling bug
+
+    ns["my_goal_conditioned_policy"] = wrong
+    ns["test_goal_conditioning_matches_the_oracle"].__globals__[
+        "my_goal_conditioned_policy"
+    ] = wrong
+    with pytest.raises(AssertionError):
+        ns["test_goal_conditioning_matches_the_oracle"]()
