@@ -16,8 +16,6 @@ Usage: ``python -m benchmarks.bench_reference [--write docs/performance.md]``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._bandwidth import stream_bandwidth
+from benchmarks._report import machine, write_section
 from coherence.reference.case import load_case
 from coherence.reference.exact import ExactEngine
 from coherence.reference.numpy_engine import NumpyEngine
@@ -35,7 +34,6 @@ from coherence.reference.recurrences import FRACTION, MPQ
 
 ROOT = Path(__file__).resolve().parents[1]
 G8_CASE = ROOT.parent / "shared" / "bench" / "g8-stochastic.json"
-BEGIN, END = "<!-- begin: bench_reference -->", "<!-- end: bench_reference -->"
 
 
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:
@@ -102,46 +100,28 @@ def main(argv: list[str] | None = None) -> int:
         f"(median {statistics.median(times) / bound:.2f}) | target <= 1.3 |"
     )
 
-    machine = (
-        f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numpy {np.__version__}"
-    )
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     text = "\n".join(
         [
-            BEGIN,
             "## reference/ oracle (issue 2)",
             "",
-            f"Machine: {cpu}; {machine}. Command: "
+            f"Machine: {machine()}. Command: "
             "`python -m benchmarks.bench_reference --write docs/performance.md` "
             f"(best of {args.repeat}; every row measured in the same run).",
+            "",
+            "Streaming read of 1 GiB, this run: "
+            + ", ".join(
+                f"{k} {v / 1e9:.1f} GB/s" for k, v in rates.items() if k != "best"
+            )
+            + "; the bound uses the fastest.",
             "",
             "| benchmark | time | comparison | target |",
             "|---|---|---|---|",
             *rows,
-            END,
         ]
     )
     print(text)
     if args.write:
-        path = Path(args.write)
-        old = path.read_text() if path.exists() else "# Performance\n"
-        if BEGIN in old and END in old:
-            head, rest = old.split(BEGIN, 1)
-            new = head + text + rest.split(END, 1)[1]
-        else:
-            new = old.rstrip("\n") + "\n\n" + text + "\n"
-        from coherence._io import atomic_write_text
-
-        atomic_write_text(path, new)
+        write_section(args.write, "bench_reference", text)
     return 0
 
 

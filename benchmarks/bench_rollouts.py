@@ -6,10 +6,10 @@ small MDP, on cpu and, when available, cuda, and for the same sampling written a
 a plain Python loop (``random`` + ``bisect``) over fewer episodes. All figures
 come from one run of this script, so their ratios are comparable.
 
-    python benchmarks/bench_rollouts.py [--episodes 1000000] [--repeats 3]
+    python -m benchmarks.bench_rollouts [--episodes 1000000] [--repeats 3]
         [--python-episodes 20000] [--case PATH] [--write docs/performance.md]
 
-``--write`` replaces the section "## gpu/ learning (issue 6)" of the file (or
+``--write`` replaces this script's marked section of the file (or
 appends it; the file is created with "# Performance" if missing).
 """
 
@@ -19,7 +19,6 @@ import argparse
 import bisect
 import math
 import os
-import platform
 import random
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks._report import machine, write_section
 from coherence.gpu.learning import Environment, make_generator, rollout
 from coherence.reference.case import load_case
 from coherence.reference.model import MDP
@@ -79,17 +79,6 @@ def torch_rollouts(mdp: MDP, n: int, device: str, repeats: int) -> float:
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return best
-
-
-def machine() -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"python {platform.python_version()}, gpu: {gpu}, "
-        f"load average {load:.2f} at start"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,24 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.write is not None:
-        write_section(args.write, text)
+        write_section(args.write, "bench_rollouts", text)
     return 0
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) this benchmark's section; other sections untouched."""
-    old = path.read_text() if path.exists() else "# Performance\n"
-    start = old.find(HEADING)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = old.find("\n## ", start + len(HEADING))
-        rest = old[nxt + 1 :] if nxt >= 0 else ""
-        new = old[:start] + section + ("\n" + rest if rest else "")
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(new.rstrip("\n") + "\n")
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
