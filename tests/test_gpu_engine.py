@@ -379,8 +379,10 @@ def test_underflowing_expectations_are_recomputed_in_log_space() -> None:
         horizon=2,
         success=np.ones((4, 2), dtype=object),
     )
-    for dtype, layout in ((torch.float64, "dense"), (torch.float64, "successors")):
-        eng = TorchEngine(TorchMDP.from_mdps(mdp, dtype=dtype, layout=layout))  # type: ignore[arg-type]
+    cases = (("dense", "torch"), ("dense", "numpy"), ("successors", "auto"))
+    for layout, kernel in cases:
+        tm = TorchMDP.from_mdps(mdp, dtype=torch.float64, layout=layout)  # type: ignore[arg-type]
+        eng = TorchEngine(tm, kernel=kernel)  # type: ignore[arg-type]
         values = eng.values(eng.prior_policy())
         ref = NumpyEngine(mdp).values(NumpyEngine(mdp).prior_policy())
         # log(1/3 2^-1500 + 2/3 2^-1600) without underflow
@@ -504,3 +506,67 @@ def test_dense_kernels_agree(kernel: str) -> None:
             got, want = answers(other, spec, b), answers(auto, spec, b)
             for key in got:
                 assert_close(got[key], want[key], rel=1e-13, abs=1e-15, name=key)
+
+
+def _dense_batch(B: int = 3, S: int = 6, A: int = 3, T: int = 4) -> TorchMDP:
+    gen = np.random.default_rng(7)
+    return TorchMDP.dense(
+        transitions=gen.dirichlet(np.ones(S), size=(B, S, A)),
+        success=gen.uniform(0.05, 1.0, size=(B, T, S, A)),
+        initial=gen.dirichlet(np.ones(S), size=B),
+    )
+
+
+def test_auto_kernel_runs_large_cpu_members_in_numpy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tm = _dense_batch()
+    small = TorchEngine(tm)
+    assert not small._numpy_pass  # 6 x 3 x 6 doubles per member: torch
+    assert TorchEngine(tm, kernel="numpy")._numpy_pass
+    assert not TorchEngine(tm, kernel="torch")._numpy_pass
+    monkeypatch.setattr(K, "NUMPY_MIN_MEMBER_BYTES", 1)
+    big = TorchEngine(tm)
+    assert big._numpy_pass
+    threads = torch.get_num_threads()
+    for spec in (PolicySpec("G", k=3), PolicySpec("T", alpha=Fraction(1, 2))):
+        for b in range(tm.batch_size):
+            got, want = answers(big, spec, b), answers(small, spec, b)
+            for key in got:
+                assert_close(got[key], want[key], rel=1e-13, abs=1e-15, name=key)
+    assert torch.get_num_threads() == threads
+
+
+def test_chunked_torch_pass_equals_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    tm = _dense_batch(B=5)
+    whole = TorchEngine(tm, kernel="torch")
+    assert whole._chunk == 5
+    member = 6 * 3 * 6 * 8
+    monkeypatch.setattr(K, "CHUNK_BYTES", 2 * member)
+    chunked = TorchEngine(tm, kernel="torch")
+    assert chunked._chunk == 2  # chunks 2, 2, 1
+    prior, reward = whole.prior_policy(), whole.base_reward()
+    want, got = whole.soft_values(prior, reward), chunked.soft_values(prior, reward)
+    assert torch.equal(got.Q, want.Q)
+    assert torch.equal(got.V, want.V)
+
+
+def test_batch_chunk_sizes() -> None:
+    assert K.batch_chunk(1, 10 * K.CHUNK_BYTES) == 1
+    assert K.batch_chunk(100, K.CHUNK_BYTES // 100) == 100
+    chunk = K.batch_chunk(1024, K.CHUNK_BYTES // 400)
+    assert chunk * K.CHUNK_BYTES // 400 <= K.CHUNK_BYTES
+    assert -(-1024 // chunk) == 3
+
+
+def test_torch_threads_guard_restores_the_count() -> None:
+    old = torch.get_num_threads()
+    with K.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == old
+    with pytest.raises(RuntimeError, match="boom"), K.torch_threads(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == old
+    with K.torch_threads(old + 8):  # never raises the count
+        assert torch.get_num_threads() == old
+    assert torch.get_num_threads() == old
