@@ -35,27 +35,20 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from benchmarks._bandwidth import stream_bandwidth
+from benchmarks._report import machine, write_section
 from coherence.gpu.engine import TorchEngine, TorchMDP
-
-try:
-    from benchmarks._bandwidth import stream_bandwidth
-except ImportError:  # run as ``python benchmarks/bench_gpu.py``
-    from _bandwidth import stream_bandwidth  # type: ignore[no-redef]
 from coherence.reference.numpy_engine import NumpyEngine
 from coherence.reference.operators import PolicySpec, retrain
 
-BEGIN, END = "<!-- begin: bench_gpu -->", "<!-- end: bench_gpu -->"
 HEADING = "## gpu/ engine (issue 5)"
 NOTE = (
     "Notes: the targets assume an idle machine. On a shared, loaded 2-core "
@@ -313,27 +306,6 @@ class Bench:
         )
 
 
-def machine(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    dev = device.type
-    if device.type == "cuda":
-        dev = f"cuda ({torch.cuda.get_device_name(device)})"
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{cpu}, {os.cpu_count()} cores (torch threads "
-        f"{torch.get_num_threads()}); torch {torch.__version__}, numpy "
-        f"{np.__version__}, Python {platform.python_version()}; device {dev}; "
-        f"load average at start {load}"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
@@ -361,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.device
         else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     )
-    info = machine(device)
+    info = machine()
+    if device.type == "cuda":
+        info += f"; device cuda ({torch.cuda.get_device_name(device)})"
     bench = Bench(dtype, device, args.repeat)
     rates = ", ".join(
         f"{name} {rate / 1e9:.1f}"
@@ -379,7 +353,6 @@ def main(argv: list[str] | None = None) -> int:
 
     text = "\n".join(
         [
-            BEGIN,
             HEADING,
             "",
             f"Machine: {info}. Streaming-read bandwidth of 1 GiB (this run, "
@@ -399,21 +372,11 @@ def main(argv: list[str] | None = None) -> int:
             *bench.rows,
             "",
             NOTE,
-            END,
         ]
     )
     print(text)
     if args.write:
-        from coherence._io import atomic_write_text
-
-        path = Path(args.write)
-        old = path.read_text() if path.exists() else "# Performance\n"
-        if BEGIN in old and END in old:
-            head, rest = old.split(BEGIN, 1)
-            new = head + text + rest.split(END, 1)[1]
-        else:
-            new = old.rstrip("\n") + "\n\n" + text + "\n"
-        atomic_write_text(path, new)
+        write_section(args.write, "bench_gpu", text)
     return 0
 
 
