@@ -549,3 +549,26 @@ def make_table(
 
 
 run_policy = _run_policy
+
+
+def generator_main(
+    family: str,
+    derive: Callable[..., dict[str, Any]],
+    doc: str | None,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """The ``main()`` of every generator: regenerate ``tables/<family>.json``
+    (or into ``--out DIR``), progress on stderr, the written path on stdout."""
+    import argparse
+    import sys
+
+    from coherence.theory.tables import write_table
+
+    parser = argparse.ArgumentParser(description=(doc or family).splitlines()[0])
+    parser.add_argument("--out", default=None, help="output directory")
+    args = parser.parse_args(argv)
+    path = write_table(
+        family, derive(log=lambda m: print(m, file=sys.stderr)), args.out
+    )
+    print(path)
+    return 0

@@ -40,7 +40,6 @@ definition).
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from collections.abc import Callable, Sequence
@@ -53,7 +52,6 @@ from coherence.reference.exact import ExactEngine
 from coherence.reference.recurrences import Boltzmann
 from coherence.theory import _core
 from coherence.theory._core import Entry, Group, Point, Sym, Template, identical
-from coherence.theory.tables import write_table
 
 __all__ = ["FAMILY", "derive", "groups", "main"]
 
@@ -446,14 +444,7 @@ def derive(log: Callable[[str], None] | None = None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Regenerate ``tables/bandit.json`` (or into ``--out DIR``)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=None, help="output directory")
-    args = parser.parse_args(argv)
-    path = write_table(
-        FAMILY, derive(log=lambda m: print(m, file=sys.stderr)), args.out
-    )
-    print(path)
-    return 0
+    return _core.generator_main(FAMILY, derive, __doc__, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

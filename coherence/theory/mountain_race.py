@@ -30,7 +30,6 @@ Cost: about 10 s on one core.
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from collections.abc import Callable, Sequence
@@ -43,7 +42,7 @@ from coherence.reference.exact import ExactEngine
 from coherence.reference.recurrences import Boltzmann
 from coherence.theory import _core
 from coherence.theory._core import Entry, Group, Point, Sym, Template, identical
-from coherence.theory.tables import load_table, write_table
+from coherence.theory.tables import load_table
 
 __all__ = ["FAMILY", "derive", "main", "root_closed_form", "template"]
 
@@ -329,14 +328,7 @@ def root_closed_form(out_dir: str | None = None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Regenerate ``tables/mountain_race.json`` (or into ``--out DIR``)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=None, help="output directory")
-    args = parser.parse_args(argv)
-    path = write_table(
-        FAMILY, derive(log=lambda m: print(m, file=sys.stderr)), args.out
-    )
-    print(path)
-    return 0
+    return _core.generator_main(FAMILY, derive, __doc__, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

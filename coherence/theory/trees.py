@@ -43,7 +43,6 @@ identity checks, the values at 21 points about 1 s).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import random
 import sys
@@ -58,7 +57,6 @@ from coherence.reference import operators as ops
 from coherence.reference.exact import ExactEngine
 from coherence.theory import _core
 from coherence.theory._core import Entry, Group, Point, Sym, Template, identical
-from coherence.theory.tables import write_table
 
 __all__ = ["FAMILY", "Shape", "derive", "main", "shape_name", "shapes"]
 
@@ -349,14 +347,7 @@ def derive(log: Callable[[str], None] | None = None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Regenerate ``tables/trees.json`` (or into ``--out DIR``)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=None, help="output directory")
-    args = parser.parse_args(argv)
-    path = write_table(
-        FAMILY, derive(log=lambda m: print(m, file=sys.stderr)), args.out
-    )
-    print(path)
-    return 0
+    return _core.generator_main(FAMILY, derive, __doc__, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
