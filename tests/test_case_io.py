@@ -28,8 +28,7 @@ from coherence.reference.case import (
 from coherence.reference.model import MDP
 from coherence.reference.operators import PolicySpec
 from tests.exact_mdps import small_mdps
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "cases"
+from tests.shared import CASES, needs_shared_cases
 
 
 def test_decimal_strings_are_read_exactly() -> None:
@@ -51,10 +50,10 @@ def test_json_floats_in_a_case_are_exact_binary_values() -> None:
     assert mdp.terminal_success[0] == Fraction(0.1) != Fraction(1, 10)
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared cases not beside the checkout")
+@needs_shared_cases
 @pytest.mark.parametrize(
     "path",
-    sorted(SHARED.glob("*.json")) if SHARED.exists() else [],
+    sorted(CASES.glob("*.json")) if CASES.exists() else [],
     ids=lambda p: p.stem,
 )
 def test_public_cases_round_trip_exactly(path: Path, tmp_path: Path) -> None:

@@ -10,12 +10,9 @@ import pytest
 
 from coherence.cli import main
 from coherence.demo import demo_data
+from tests.shared import CASES, needs_shared_cases
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "cases"
-CASES = sorted(str(p) for p in SHARED.glob("*.json")) if SHARED.exists() else []
-needs_shared = pytest.mark.skipif(
-    not CASES, reason="shared cases not beside the checkout"
-)
+CASE_FILES = sorted(str(p) for p in CASES.glob("*.json")) if CASES.exists() else []
 
 
 def test_demo_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,27 +35,35 @@ def test_demo_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["stochastic_counterexample"]["G_2"] == "25/61"
 
 
-@needs_shared
+@needs_shared_cases
 @pytest.mark.parametrize("backend", ["auto", "exact", "numpy"])
 def test_conformance_run_then_check_passes(
     backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
         main(
-            ["conformance", "run", *CASES, "--out", str(tmp_path), "--backend", backend]
+            [
+                "conformance",
+                "run",
+                *CASE_FILES,
+                "--out",
+                str(tmp_path),
+                "--backend",
+                backend,
+            ]
         )
         == 0
     )
-    assert main(["conformance", "check", *CASES, "--results", str(tmp_path)]) == 0
+    assert main(["conformance", "check", *CASE_FILES, "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "0 failed, 0 missing" in out
 
 
-@needs_shared
+@needs_shared_cases
 def test_check_reports_fail_and_missing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = str(SHARED / "stochastic-counterexample.json")
+    case = str(CASES / "stochastic-counterexample.json")
     assert main(["conformance", "run", case, "--out", str(tmp_path)]) == 0
     path = tmp_path / "stochastic-counterexample.json"
     data = json.loads(path.read_text())
@@ -73,11 +78,11 @@ def test_check_reports_fail_and_missing(
     assert "4 passed, 1 failed, 1 missing" in out
 
 
-@needs_shared
+@needs_shared_cases
 def test_check_float_tolerance_and_strict(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = str(SHARED / "return-sum-not-monotone.json")
+    case = str(CASES / "return-sum-not-monotone.json")
     assert (
         main(["conformance", "run", case, "--out", str(tmp_path), "--backend", "numpy"])
         == 0
@@ -103,21 +108,21 @@ def test_check_float_tolerance_and_strict(
     assert "loosened" in capsys.readouterr().out
 
 
-@needs_shared
+@needs_shared_cases
 def test_malformed_results_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = str(SHARED / "stochastic-counterexample.json")
+    case = str(CASES / "stochastic-counterexample.json")
     (tmp_path / "stochastic-counterexample.json").write_text("{broken")
     assert main(["conformance", "check", case, "--results", str(tmp_path)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
 
 
-@needs_shared
+@needs_shared_cases
 def test_malformed_answer_fails_that_query(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    case = str(SHARED / "stochastic-counterexample.json")
+    case = str(CASES / "stochastic-counterexample.json")
     assert main(["conformance", "run", case, "--out", str(tmp_path)]) == 0
     path = tmp_path / "stochastic-counterexample.json"
     data = json.loads(path.read_text())

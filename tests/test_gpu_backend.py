@@ -9,8 +9,6 @@ docs/performance.md) and are compared with the float64 reference within
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -21,12 +19,13 @@ from coherence.gpu.backend import TorchQueryEngine, make_engine, parse_options
 from coherence.reference.case import Case, Tolerance, load_case
 from coherence.reference.numpy_engine import NumpyEngine
 from coherence.testing import assert_close, tolerance_for
+from tests.shared import CASES as CASE_DIR
+from tests.shared import needs_shared_cases
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "cases"
-CASES = sorted(SHARED.glob("*.json"))
+CASES = sorted(CASE_DIR.glob("*.json"))
 FLOAT32_CLI_TOLERANCE = Tolerance(rel=1e-5, abs=1e-7)
 
-pytestmark = pytest.mark.skipif(not CASES, reason="shared cases not present")
+pytestmark = needs_shared_cases
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda p: p.stem)

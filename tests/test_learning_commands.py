@@ -8,12 +8,10 @@ from pathlib import Path
 import pytest
 
 from coherence.cli import main
+from tests.shared import CASES, needs_shared_cases
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
 PUBLIC = sorted(CASES.glob("*.json")) if CASES.is_dir() else []
-pytestmark = pytest.mark.skipif(
-    not PUBLIC, reason="shared cases not beside the checkout"
-)
+pytestmark = needs_shared_cases
 
 
 @pytest.mark.parametrize("path", PUBLIC, ids=[p.stem for p in PUBLIC])

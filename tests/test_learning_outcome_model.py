@@ -10,9 +10,7 @@ delta-method bound; the formula's population value is checked exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,20 +33,9 @@ from coherence.reference.exact import ExactEngine, to_fraction_table
 from coherence.reference.model import MDP
 from coherence.reference.numpy_engine import NumpyEngine
 from coherence.reference.operators import PolicySpec
+from tests.shared import CASES, needs_shared_cases
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
-pytestmark = pytest.mark.skipif(
-    not CASES.is_dir(), reason="shared cases not beside the checkout"
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # tiny tensors: intra-op threads only add contention on a shared machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [needs_shared_cases, pytest.mark.usefixtures("one_torch_thread")]
 
 
 MIN_VISITS = 100

@@ -8,9 +8,6 @@ target (+1e-9). Fixed seeds; rounds 1..3; deterministic and stochastic cases.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -27,20 +24,9 @@ from coherence.reference.case import load_case
 from coherence.reference.exact import ExactEngine
 from coherence.reference.numpy_engine import NumpyEngine
 from coherence.reference.operators import PolicySpec
+from tests.shared import CASES, needs_shared_cases
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
-pytestmark = pytest.mark.skipif(
-    not CASES.is_dir(), reason="shared cases not beside the checkout"
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # tiny tensors: intra-op threads only add contention on a shared machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [needs_shared_cases, pytest.mark.usefixtures("one_torch_thread")]
 
 
 MIN_VISITS = 100

@@ -7,8 +7,6 @@ Statistical checks use fixed seeds and a 5-sigma binomial bound:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,20 +16,9 @@ from coherence.reference.case import load_case
 from coherence.reference.exact import ExactEngine
 from coherence.reference.model import MDP
 from coherence.reference.numpy_engine import NumpyEngine
+from tests.shared import CASES, needs_shared_cases
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
-pytestmark = pytest.mark.skipif(
-    not CASES.is_dir(), reason="shared cases not beside the checkout"
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # tiny tensors: intra-op threads only add contention on a shared machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [needs_shared_cases, pytest.mark.usefixtures("one_torch_thread")]
 
 
 N = 200_000

@@ -10,9 +10,7 @@ no error is carried between stages and the bound is complete.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,21 +28,11 @@ from coherence.reference.case import load_case
 from coherence.reference.model import FloatArray
 from coherence.reference.numpy_engine import NumpyEngine
 from coherence.reference.operators import PolicySpec
+from tests.shared import CASES, needs_shared_cases
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
-pytestmark = pytest.mark.skipif(
-    not CASES.is_dir(), reason="shared cases not beside the checkout"
-)
+pytestmark = [needs_shared_cases, pytest.mark.usefixtures("one_torch_thread")]
 SAMPLES = 1 << 16
 SCHEDULE = [1, 2, 4, 8]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def setup(name: str) -> tuple[Environment, NumpyEngine]:

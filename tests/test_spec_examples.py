@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction as Fr
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,8 @@ from coherence.reference.exact import ExactEngine
 from coherence.reference.numpy_engine import NumpyEngine
 from coherence.reference.operators import PolicySpec
 from coherence.reference.recurrences import Boltzmann
+from tests.shared import CASES, needs_shared_cases
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "cases"
 ONE = Boltzmann(Fr(1))
 
 
@@ -86,11 +85,11 @@ def test_stochastic_counterexample() -> None:
 
 def load_shared(name: str) -> ExactEngine:
     return ExactEngine(
-        case_from_json(json.loads((SHARED / f"{name}.json").read_text())).mdp
+        case_from_json(json.loads((CASES / f"{name}.json").read_text())).mdp
     )
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared cases not beside the checkout")
+@needs_shared_cases
 def test_return_monotonicity_example() -> None:
     e = load_shared("return-sum-not-monotone")
     pols = [e.policy(PolicySpec("G", k=k)) for k in range(3)]
@@ -100,7 +99,7 @@ def test_return_monotonicity_example() -> None:
     assert [round(s, 5) for s in sums] == [-0.92222, -0.93313, -0.94399]
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared cases not beside the checkout")
+@needs_shared_cases
 def test_success_count_example() -> None:
     e = load_shared("success-count-not-monotone")
     g0, g1 = e.policy(PolicySpec("G", k=0)), e.policy(PolicySpec("G", k=1))
