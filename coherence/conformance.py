@@ -52,11 +52,14 @@ __all__ = [
 AUTO = "auto"
 
 
+def _is_exact(x: Any) -> bool:
+    """An exact rational leaf (Fraction, or the exact engine's gmpy2.mpq)."""
+    return isinstance(x, Fraction) or type(x).__name__ == "mpq"
+
+
 def _scalar(x: Any) -> Any:
-    """Exact leaves stay exact (Fraction, mpq); everything else becomes float."""
-    if isinstance(x, Fraction) or type(x).__name__ == "mpq":
-        return x
-    return float(x)
+    """Exact leaves stay exact; everything else becomes float."""
+    return x if _is_exact(x) else float(x)
 
 
 def _named(table: Any, names: Sequence[Sequence[str]]) -> Answer:
@@ -148,10 +151,6 @@ def run_case(case: Case, backend: str = AUTO) -> tuple[Results, dict[str, str]]:
 
 
 # --------------------------------------------------------------- comparison
-def _is_exact(x: Any) -> bool:
-    return isinstance(x, Fraction) or type(x).__name__ == "mpq"
-
-
 @dataclass(frozen=True)
 class Mismatch:
     """The worst point of a failed comparison."""
@@ -245,6 +244,25 @@ def _short(x: Any) -> str:
     return str(x)
 
 
+def _judge(
+    query: Query, results: Results | None, want: Answer, tol: Tolerance, strict: bool
+) -> tuple[str, str]:
+    """(status, detail) of one query: pass, fail (with both values) or missing."""
+    if results is None or query.id not in results.answers:
+        return "missing", ""
+    try:
+        got = parse_answer(results.answers[query.id], f"answers[{query.id}]")
+    except ValueError as exc:
+        return "fail", f"malformed answer: {exc}"
+    mismatch = compare(got, want, tol, strict=strict and query.is_exact)
+    if mismatch is None:
+        return "pass", ""
+    return "fail", (
+        f"{mismatch.path} got {_short(mismatch.got)} "
+        f"want {_short(mismatch.want)} ({mismatch.detail})"
+    )
+
+
 def check_case(
     case: Case,
     results: Results | None,
@@ -271,44 +289,10 @@ def check_case(
             if evaluator is None:
                 evaluator = Evaluator(case)
             want, source = evaluator.answer(query), "oracle"
-        if results is None or query.id not in results.answers:
-            checks.append(
-                Check(case.name, query.id, query.quantity, label, "missing", source)
-            )
-            continue
-        try:
-            got = parse_answer(results.answers[query.id], f"answers[{query.id}]")
-        except ValueError as exc:
-            checks.append(
-                Check(
-                    case.name,
-                    query.id,
-                    query.quantity,
-                    label,
-                    "fail",
-                    source,
-                    f"malformed answer: {exc}",
-                )
-            )
-            continue
-        mismatch = compare(got, want, tol, strict=strict and query.is_exact)
-        if mismatch is None:
-            checks.append(
-                Check(case.name, query.id, query.quantity, label, "pass", source)
-            )
-        else:
-            checks.append(
-                Check(
-                    case.name,
-                    query.id,
-                    query.quantity,
-                    label,
-                    "fail",
-                    source,
-                    f"{mismatch.path} got {_short(mismatch.got)} "
-                    f"want {_short(mismatch.want)} ({mismatch.detail})",
-                )
-            )
+        status, detail = _judge(query, results, want, tol, strict)
+        checks.append(
+            Check(case.name, query.id, query.quantity, label, status, source, detail)
+        )
     return checks
 
 
