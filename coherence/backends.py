@@ -13,19 +13,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from coherence.reference.model import MDP
-from coherence.reference.operators import PolicySpec
 from coherence.reference.recurrences import SoftQ
 
 __all__ = ["BackendInfo", "QueryEngine", "create", "describe", "names", "register"]
 
 
 class QueryEngine(Protocol):
-    """What a backend answers for one MDP. Tables are indexed ``[t][s][a]``
-    (``w`` and occupancy ``[t][s]`` for t = 0..T)."""
+    """What a backend provides for one MDP: the operator primitives of
+    :mod:`coherence.reference.operators` and one method per quantity row of
+    :mod:`coherence.reference.quantities` (tables indexed ``[t][s][a]``, ``w``
+    and occupancy ``[t][s]`` for t = 0..T). Policies are engine-native; the
+    query layer (:mod:`coherence.queries`) computes and caches them."""
 
     name: str
 
-    def policy(self, spec: PolicySpec) -> Any: ...
+    def check_policy(self, policy: Any) -> Any: ...
 
     def policy_table(self, policy: Any) -> Any: ...
 
@@ -37,15 +39,17 @@ class QueryEngine(Protocol):
 
     def j_prob(self, policy: Any) -> Any: ...
 
-    def j_soft(self, policy: Any) -> float: ...
+    def j_soft(self, policy: Any) -> Any: ...
 
-    def j_sum(self, policy: Any) -> float: ...
+    def j_sum(self, policy: Any) -> Any: ...
 
     def j_count(self, policy: Any) -> Any: ...
 
-    def causal_entropy(self, policy: Any) -> float: ...
+    def causal_entropy(self, policy: Any) -> Any: ...
 
-    def kappa(self, policy: Any, f: SoftQ) -> float: ...
+    def causal_kl(self, policy: Any, other: Any) -> Any: ...
+
+    def kappa(self, policy: Any, f: SoftQ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ _REGISTRY: dict[str, BackendInfo] = {}
 
 
 def register(info: BackendInfo) -> None:
+    """Add (or replace) a backend in the registry."""
     _REGISTRY[info.name] = info
 
 
@@ -85,11 +90,20 @@ def _no_options(name: str, options: tuple[str, ...]) -> None:
         )
 
 
-def _exact(mdp: MDP, options: tuple[str, ...]) -> QueryEngine:
+def _exact(mdp: Any, options: tuple[str, ...]) -> QueryEngine:
+    """``exact`` (gmpy2.mpq) or ``exact:fraction``; ``mdp`` may also be an
+    :class:`~coherence.reference.recurrences.ExactMDP` already in a number
+    system (the symbolic families of theory/ and proofs/)."""
     from coherence.reference.exact import ExactEngine
+    from coherence.reference.recurrences import FRACTION, MPQ, ExactMDP
 
-    _no_options("exact", options)
-    return ExactEngine(mdp)
+    if options not in ((), ("mpq",), ("fraction",)):
+        raise ValueError(
+            f"backend: exact takes 'mpq' or 'fraction', got {':'.join(options)!r}"
+        )
+    if not isinstance(mdp, (MDP, ExactMDP)):
+        raise TypeError(f"mdp: expected a coherence MDP, got {type(mdp).__name__}")
+    return ExactEngine(mdp, FRACTION if options == ("fraction",) else MPQ)
 
 
 def _numpy(mdp: MDP, options: tuple[str, ...]) -> QueryEngine:
@@ -106,7 +120,7 @@ register(BackendInfo("numpy", _numpy, False, "float64, log space, one MDP"))
 register(
     BackendInfo(
         "torch",
-        _lazy("coherence.gpu.backend", "make_engine"),
+        _lazy("coherence.gpu.engine", "make_engine"),
         False,
         "batched torch engine; options float32|float64, cpu|cuda",
     )
@@ -114,10 +128,13 @@ register(
 
 
 def names() -> list[str]:
+    """The registered backend names, sorted."""
     return sorted(_REGISTRY)
 
 
 def describe(name: str) -> BackendInfo:
+    """The registry row of ``name`` (options after ':' ignored); a one-line
+    ValueError listing the known names when unknown."""
     base = name.split(":", 1)[0]
     if base not in _REGISTRY:
         raise ValueError(
@@ -126,8 +143,9 @@ def describe(name: str) -> BackendInfo:
     return _REGISTRY[base]
 
 
-def create(name: str, mdp: MDP) -> QueryEngine:
-    """Engine for ``mdp`` from a backend name such as ``numpy`` or ``torch:float32``."""
+def create(name: str, mdp: Any) -> Any:
+    """Engine for ``mdp`` from a backend name such as ``numpy``, ``exact:fraction``
+    or ``torch:float32``; the only place engines are constructed."""
     info = describe(name)
     options = tuple(o for o in name.split(":")[1:] if o)
     return info.factory(mdp, options)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+from coherence import __version__
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
@@ -19,24 +22,49 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 COMMAND_MODULES = (
     "coherence.demo",
     "coherence.conformance",
+    "coherence.validate",
+    "coherence.suite",
     "coherence.theory.commands",
     "coherence.proofs.commands",
     "coherence.gpu.commands",
+    "coherence.envs.commands",
+    "coherence.experiments.commands",
 )
+
+#: The extra that brings each optional top-level module (pyproject.toml).
+EXTRAS = {
+    "torch": "torch",
+    "sympy": "theory",
+    "z3": "proofs",
+    "cvxpy": "proofs",
+    "clarabel": "proofs",
+    "flint": "certified",
+    "gymnasium": "envs",
+    "minigrid": "envs",
+    "matplotlib": "experiments",
+    "pyarrow": "experiments",
+    "dask": "experiments",
+    "distributed": "experiments",
+    "hypothesis": "testing",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coherence",
         description="Reference implementation of incoherence in goal-conditioned "
-        "autoregressive policies (SPEC.md).",
+        "autoregressive policies (docs/spec.md).",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"coherence {__version__}"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:
+            missing = exc.name or ""
+            if not (name == missing or name.startswith(missing + ".")):
                 raise
             continue
         module.register(sub)
@@ -44,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code.
+
+    A ValueError or a file-system error is printed as one line
+    ``coherence: error: ...`` (exit 2); a missing optional dependency names the
+    extra to install (exit 2); a closed output pipe ends quietly.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
@@ -52,11 +86,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = handler(args)
-    except ValueError as exc:
-        print(f"coherence: error: {exc}", file=sys.stderr)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (``coherence demo --json | head``): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        extra = EXTRAS[top]
+        print(
+            f"coherence: error: this command needs {top!r}: install the [{extra}] "
+            f"extra (pip install 'coherence[{extra}]')",
+            file=sys.stderr,
+        )
+        return 2
+    except (ValueError, OSError) as exc:
+        print(f"coherence: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return code
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def _one_line(exc: BaseException) -> str:
+    text = (
+        str(exc)
+        if not isinstance(exc, OSError) or not exc.filename
+        else (f"{exc.filename}: {exc.strerror or exc}")
+    )
+    return " ".join(text.split()) or type(exc).__name__

@@ -14,7 +14,7 @@ from typing import Any
 
 from coherence._numbers import format_rational
 from coherence.examples import mountain_race, stochastic_counterexample
-from coherence.reference.exact import ExactEngine
+from coherence.queries import Evaluator
 from coherence.reference.operators import PolicySpec
 from coherence.reference.recurrences import Boltzmann
 
@@ -26,20 +26,20 @@ ONE = Boltzmann(Fraction(1))
 def demo_data() -> dict[str, Any]:
     """The story's numbers: rationals as strings, floats as floats."""
     race = mountain_race()
-    e = ExactEngine(race)
+    e = Evaluator(race, "exact")
     root, ridge_state = race.state_index("root"), race.state_index("ridge")
     up = race.action_index("up")
 
     def ridge(spec: PolicySpec) -> str:
-        return format_rational(e.policy(spec)[0][root][up])
+        return format_rational(e.value("policy", spec)[0][root][up])
 
-    naive = e.policy(PolicySpec("G", k=1))
+    naive = e.value("policy", PolicySpec("G", k=1))
     retraining = [
         {
             "k": k,
             "ridge": ridge(PolicySpec("G", k=k)),
-            "J_prob": format_rational(e.j_prob(e.policy(PolicySpec("G", k=k)))),
-            "kappa_1": e.kappa(e.policy(PolicySpec("G", k=k)), ONE),
+            "J_prob": format_rational(e.value("J_prob", PolicySpec("G", k=k))),
+            "kappa_1": e.value("kappa", PolicySpec("G", k=k), f=ONE),
         }
         for k in range(5)
     ]
@@ -51,18 +51,18 @@ def demo_data() -> dict[str, Any]:
         {
             "i": i,
             "ridge": ridge(PolicySpec("B", i=i, f=ONE)),
-            "kappa_1": e.kappa(e.policy(PolicySpec("B", i=i, f=ONE)), ONE),
+            "kappa_1": e.value("kappa", PolicySpec("B", i=i, f=ONE), f=ONE),
         }
         for i in range(4)
     ]
-    b3 = e.policy(PolicySpec("B", i=3, f=ONE))
+    b3 = e.value("policy", PolicySpec("B", i=3, f=ONE))
     storm = stochastic_counterexample()
-    s = ExactEngine(storm)
+    s = Evaluator(storm, "exact")
     a1 = storm.action_index("a1")
     sroot = storm.state_index("root")
 
     def first(spec: PolicySpec) -> str:
-        return format_rational(s.policy(spec)[0][sroot][a1])
+        return format_rational(s.value("policy", spec)[0][sroot][a1])
 
     return {
         "mountain_race": {
@@ -73,7 +73,7 @@ def demo_data() -> dict[str, Any]:
                 "ridge": format_rational(naive[0][root][up]),
                 "gold_given_ridge": format_rational(naive[1][ridge_state][up]),
             },
-            "naive_incoherence_kappa_1": e.kappa(naive, ONE),
+            "naive_incoherence_kappa_1": e.value("kappa", PolicySpec("G", k=1), f=ONE),
             "retraining": retraining,
             "temperature": temperatures,
             "boltzmann_iterations": boltzmann,

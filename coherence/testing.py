@@ -46,9 +46,12 @@ import numpy as np
 import numpy.typing as npt
 from hypothesis import strategies as st
 
-from coherence._numbers import to_float
+from coherence.queries import Evaluator, to_floats
+from coherence.reference.case import Tolerance
 from coherence.reference.model import MDP, FloatArray
 from coherence.reference.operators import PolicySpec
+from coherence.reference.quantities import QUANTITIES as QUANTITY_ROWS
+from coherence.reference.quantities import quantity as quantity_row
 from coherence.reference.recurrences import SoftQ
 
 __all__ = [
@@ -64,31 +67,12 @@ __all__ = [
     "tolerance_for",
 ]
 
-#: CASE_FORMAT quantities :func:`oracle` answers.
-QUANTITIES = (
-    "policy",
-    "z",
-    "w",
-    "occupancy",
-    "J_prob",
-    "J_soft",
-    "J_sum",
-    "J_count",
-    "causal_entropy",
-    "kappa",
-)
-
+#: CASE_FORMAT quantities :func:`oracle` answers (the rows of
+#: :mod:`coherence.reference.quantities`).
+QUANTITIES = tuple(QUANTITY_ROWS)
 _LOGIT = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False)
 _LOG_SUCCESS = st.floats(-4.0, 0.0, allow_nan=False, allow_infinity=False)
 _MAX_REPORTED = 20
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Pass when |got - want| <= max(abs, rel * |want|)."""
-
-    rel: float
-    abs: float
 
 
 def tolerance_for(dtype: Any, horizon: int, *, iterations: int = 1) -> Tolerance:
@@ -348,70 +332,38 @@ def mdp_batches(
 
 
 # --------------------------------------------------------------------- oracle
-def _floats(table: Any) -> FloatArray:
-    if isinstance(table, np.ndarray):
-        out: FloatArray = np.asarray(table, dtype=np.float64)
-        return out
-    if isinstance(table, list):
-        return np.array([_floats(x) for x in table], dtype=np.float64)
-    return np.asarray(
-        to_float(table) if not isinstance(table, float) else table, dtype=np.float64
-    )
-
-
 def oracle(
     mdp: MDP,
     quantity: str,
     policy: PolicySpec | None = None,
     *,
     f: SoftQ | None = None,
+    reference: PolicySpec | None = None,
     exact: bool | None = None,
 ) -> FloatArray | float:
     """The reference answer of ``quantity`` (CASE_FORMAT names) for the policy
     ``policy`` (default: the prior), as float64 (tables indexed ``[t, s, a]``;
-    ``w`` and ``occupancy`` ``[t, s]`` for t = 0..T).
+    ``w`` and ``occupancy`` ``[t, s]`` for t = 0..T), through the query layer.
 
     ``exact=None`` uses the exact rational engine where the policy is rational
     and the float64 numpy engine otherwise; True / False force one of them.
-    ``kappa`` needs ``f``.
+    ``kappa`` needs ``f``; ``causal_kl`` needs ``reference``.
     """
-    from coherence.reference.exact import ExactEngine
-    from coherence.reference.numpy_engine import NumpyEngine
-
     if not isinstance(mdp, MDP):
         raise TypeError(f"mdp: expected a coherence MDP, got {type(mdp).__name__}")
-    if quantity not in QUANTITIES:
-        raise ValueError(
-            f"quantity: expected one of {', '.join(QUANTITIES)}, got {quantity!r}"
-        )
+    row = quantity_row(quantity)
     spec = PolicySpec("prior") if policy is None else policy
     if not isinstance(spec, PolicySpec):
         raise TypeError(f"policy: expected a PolicySpec, got {spec!r}")
-    if quantity == "kappa" and f is None:
-        raise ValueError("f: quantity 'kappa' needs f (Boltzmann or Argmax)")
-    use_exact = spec.is_rational if exact is None else exact
-    if use_exact and not spec.is_rational:
+    rational = spec.is_rational and (reference is None or reference.is_rational)
+    use_exact = rational if exact is None else exact
+    if use_exact and not rational:
         raise ValueError(f"exact: {spec.label()} is not a rational policy")
-    engine: Any = ExactEngine(mdp) if use_exact else NumpyEngine(mdp)
-    pol = engine.policy(spec)
-    if quantity == "kappa":
-        return float(engine.kappa(pol, f))
-    tables = {
-        "policy": engine.policy_table,
-        "z": engine.z_table,
-        "w": engine.w_table,
-        "occupancy": engine.occupancy,
-    }
-    if quantity in tables:
-        return _floats(tables[quantity](pol))
-    scalars = {
-        "J_prob": engine.j_prob,
-        "J_soft": engine.j_soft,
-        "J_sum": engine.j_sum,
-        "J_count": engine.j_count,
-        "causal_entropy": engine.causal_entropy,
-    }
-    return float(_floats(scalars[quantity](pol)))
+    evaluator = Evaluator(mdp, "exact" if use_exact else "numpy")
+    raw = evaluator.value(row, spec, f=f, reference=reference)
+    if not row.axes:
+        return float(to_floats(raw))
+    return to_floats(raw)
 
 
 # ----------------------------------------------------------------- assertions
@@ -501,14 +453,6 @@ def _to_numpy(x: Any) -> Any:
     return x
 
 
-_INDEX_NAMES = {
-    "policy": ("t", "s", "a"),
-    "z": ("t", "s", "a"),
-    "w": ("t", "s"),
-    "occupancy": ("t", "s"),
-}
-
-
 def assert_matches_oracle(
     got: Any,
     mdp: MDP,
@@ -523,6 +467,7 @@ def assert_matches_oracle(
     """Compare an implementation's ``got`` (array ``[t, s, a]`` / ``[t, s]`` or a
     scalar) with :func:`oracle` and fail with a per-point report."""
     want = oracle(mdp, quantity, policy, f=f, exact=exact)
+    letters = quantity_row(quantity).index_letters
     label = (policy or PolicySpec("prior")).label()
     assert_close(
         got,
@@ -531,5 +476,5 @@ def assert_matches_oracle(
         abs=abs,
         name=f"{quantity} of {label}",
         inputs=describe_mdp(mdp),
-        index_names=_INDEX_NAMES.get(quantity),
+        index_names=letters or None,
     )

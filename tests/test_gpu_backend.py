@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from coherence import backends
-from coherence.conformance import answer_query, check_case, run_case
-from coherence.gpu.backend import TorchQueryEngine, make_engine, parse_options
+from coherence.conformance import check_case
+from coherence.gpu.engine import TorchEngine, make_engine, parse_options
+from coherence.queries import Evaluator, run_case
 from coherence.reference.case import Case, Tolerance, load_case
-from coherence.reference.numpy_engine import NumpyEngine
 from coherence.testing import assert_close, tolerance_for
 from tests.shared import CASES as CASE_DIR
 from tests.shared import needs_shared_cases
@@ -54,13 +54,13 @@ def test_float32_conformance_passes_with_the_stated_tolerance(case: Case) -> Non
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_every_query_matches_the_numpy_reference(case: Case, dtype: str) -> None:
-    mine = backends.create(f"torch:{dtype}", case.mdp)
-    ref = NumpyEngine(case.mdp)
+    mine = Evaluator(case.mdp, f"torch:{dtype}")
+    ref = Evaluator(case.mdp, "numpy")
     for query in case.queries:
         k = max(1, query.policy.k, query.policy.i)
         tol = tolerance_for(dtype, case.mdp.horizon, iterations=k)
-        got = answer_query(mine, case.mdp, query)
-        want = answer_query(ref, case.mdp, query)
+        got = mine.answer(query)
+        want = ref.answer(query)
         assert_close(
             flatten(got),
             flatten(want),
@@ -76,17 +76,22 @@ def flatten(answer: object) -> np.ndarray:
     return np.array([float(answer)])  # type: ignore[arg-type]
 
 
-def test_adapter_returns_numpy_tables_and_python_floats(case: Case) -> None:
-    eng = make_engine(case.mdp, ("float32",))
-    assert isinstance(eng, TorchQueryEngine)
+def test_the_query_layer_returns_numpy_tables_and_python_floats(case: Case) -> None:
+    """The registry's torch engine answers batched tensors; the query layer
+    drops the batch axis and returns numpy float64 tables and Python floats."""
+    eng = backends.create("torch:float32", case.mdp)
+    assert isinstance(eng, TorchEngine) and eng.batched
     T, S, A = case.mdp.horizon, case.mdp.n_states, case.mdp.n_actions
-    pol = eng.policy(case.queries[0].policy)
-    table = eng.policy_table(pol)
+    ev = Evaluator(case.mdp, "torch:float32")
+    spec = case.queries[0].policy
+    table = ev.value("policy", spec)
     assert isinstance(table, np.ndarray) and table.dtype == np.float64
     assert table.shape == (T, S, A)
-    assert eng.w_table(pol).shape == (T + 1, S)
-    assert eng.occupancy(pol).shape == (T + 1, S)
-    assert type(eng.j_prob(pol)) is float and type(eng.j_sum(pol)) is float
+    assert ev.value("w", spec).shape == (T + 1, S)
+    assert ev.value("occupancy", spec).shape == (T + 1, S)
+    assert type(ev.value("J_prob", spec)) is float
+    assert type(ev.value("J_sum", spec)) is float
+    assert isinstance(make_engine(case.mdp, ("float64",)), TorchEngine)
 
 
 BAD_OPTIONS = [

@@ -28,6 +28,7 @@ from coherence.gpu.learning import (
     max_abs_deviation,
     reference_condition,
 )
+from coherence.queries import compute_policy
 from coherence.reference.case import load_case
 from coherence.reference.exact import ExactEngine, to_fraction_table
 from coherence.reference.model import MDP
@@ -72,7 +73,7 @@ def test_replace_mode_reproduces_g_k(name: str, kind: str) -> None:
     env = Environment.from_mdp(mdp, "cpu")
     engine = NumpyEngine(mdp)
     learner = make_learner(env, kind, "replace", seed=21)
-    g1 = np.exp(engine.policy(PolicySpec("G", k=1)))
+    g1 = np.exp(compute_policy(engine, PolicySpec("G", k=1)))
     for k in range(1, 4):
         prev = learner.policy
         rnd = learner.step(N)
@@ -112,9 +113,9 @@ def test_aggregate_population_formula_exact() -> None:
     mdp = case("mountain-race")
     engine = NumpyEngine(mdp)
     exact = ExactEngine(mdp)
-    p = exact.policy(PolicySpec("prior"))
-    g1 = exact.policy(PolicySpec("G", k=1))
-    g2 = exact.policy(PolicySpec("G", k=2))
+    p = compute_policy(exact, PolicySpec("prior"))
+    g1 = compute_policy(exact, PolicySpec("G", k=1))
+    g2 = compute_policy(exact, PolicySpec("G", k=2))
     jp, j1 = Fraction(str(exact.j_prob(p))), Fraction(str(exact.j_prob(g1)))
     root, ridge = mdp.state_index("root"), mdp.action_index("up")
     g1f, g2f = to_fraction_table(g1), to_fraction_table(g2)
@@ -122,7 +123,7 @@ def test_aggregate_population_formula_exact() -> None:
     assert want == Fraction(26, 59)
     behaviours = [
         np.exp(engine.prior_policy()),
-        np.exp(engine.policy(PolicySpec("G", k=1))),
+        np.exp(compute_policy(engine, PolicySpec("G", k=1))),
     ]
     got = aggregate_mixture(engine, behaviours, [N, N], behaviours[-1])
     assert abs(got[0, root, ridge] - float(want)) < 1e-12

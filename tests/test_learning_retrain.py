@@ -20,6 +20,7 @@ from coherence.gpu.learning import (
     mc_retrain,
     reference_condition,
 )
+from coherence.queries import compute_policy
 from coherence.reference.case import load_case
 from coherence.reference.exact import ExactEngine
 from coherence.reference.numpy_engine import NumpyEngine
@@ -57,7 +58,7 @@ def test_rounds_match_g_of_previous_estimate(name: str) -> None:
         g_k = np.array(
             [
                 [[float(x) for x in row] for row in table]
-                for table in exact.policy(PolicySpec("G", k=rnd.round))
+                for table in compute_policy(exact, PolicySpec("G", k=rnd.round))
             ]
         )
         well = rnd.visits.numpy() >= MIN_VISITS
@@ -90,7 +91,7 @@ def test_bound_detects_a_wrong_target() -> None:
     env = Environment.from_mdp(mdp, "cpu")
     engine = NumpyEngine(mdp)
     rounds = list(mc_retrain(env, 2, 100_000, generator=make_generator(5)))
-    wrong = np.exp(engine.policy(PolicySpec("G", k=1)))
+    wrong = np.exp(compute_policy(engine, PolicySpec("G", k=1)))
     assert not binomial_deviation(
         rounds[1].policy, wrong, rounds[1].visits, min_visits=MIN_VISITS
     ).passed

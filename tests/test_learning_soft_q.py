@@ -24,6 +24,7 @@ from coherence.gpu.learning import (
     maxent_q_learning,
     z_learning,
 )
+from coherence.queries import compute_policy
 from coherence.reference.case import load_case
 from coherence.reference.model import FloatArray
 from coherence.reference.numpy_engine import NumpyEngine
@@ -41,7 +42,7 @@ def setup(name: str) -> tuple[Environment, NumpyEngine]:
 
 
 def t_alpha(engine: NumpyEngine, alpha: float) -> FloatArray:
-    return np.exp(engine.policy(PolicySpec("T", alpha=Fraction(alpha))))
+    return np.exp(compute_policy(engine, PolicySpec("T", alpha=Fraction(alpha))))
 
 
 def within(res: SoftQResult, target: FloatArray) -> bool:

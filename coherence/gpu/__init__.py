@@ -11,17 +11,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from coherence.gpu.backend import TorchQueryEngine, make_engine
-    from coherence.gpu.engine import LogValues, TorchEngine, TorchMDP
+    from coherence.gpu.engine import LogValues, TorchEngine, TorchMDP, make_engine
 
-__all__ = ["LogValues", "TorchEngine", "TorchMDP", "TorchQueryEngine", "make_engine"]
+__all__ = ["LogValues", "TorchEngine", "TorchMDP", "make_engine"]
 
 _WHERE = {
     "LogValues": "coherence.gpu.engine",
     "TorchEngine": "coherence.gpu.engine",
     "TorchMDP": "coherence.gpu.engine",
-    "TorchQueryEngine": "coherence.gpu.backend",
-    "make_engine": "coherence.gpu.backend",
+    "make_engine": "coherence.gpu.engine",
 }
 
 

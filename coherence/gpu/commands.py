@@ -140,6 +140,7 @@ def _retrain(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from coherence import backends
     from coherence.gpu.learning import (
         Environment,
         MLPOutcomeModel,
@@ -154,15 +155,15 @@ def _retrain(args: argparse.Namespace) -> int:
         reference_condition,
     )
     from coherence.gpu.learning.retrain import finite_or_str
+    from coherence.queries import compute_policy
     from coherence.reference.case import load_case
-    from coherence.reference.numpy_engine import NumpyEngine
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Boltzmann
 
     mdp = load_case(args.case).mdp
     device = torch.device(args.device) if args.device else default_device()
     env = Environment.from_mdp(mdp, device)
-    engine = NumpyEngine(mdp)
+    engine = backends.create("numpy", mdp)
     gen = make_generator(args.seed, device)
     T, S, A = env.shape
     learner: OutcomeConditionedLearner | None = None
@@ -189,7 +190,7 @@ def _retrain(args: argparse.Namespace) -> int:
                 pol, visits, n_success = mrnd.policy, mrnd.visits, mrnd.n_success
             log_pi = log_policy(pol)
             well = visits.detach().cpu().numpy() >= args.min_visits
-            g_k = np.exp(engine.policy(PolicySpec("G", k=k)))
+            g_k = np.exp(compute_policy(engine, PolicySpec("G", k=k)))
             dev_k = max_abs_deviation(pol, g_k, well)
             prev_dev = binomial_deviation(
                 pol,
@@ -222,6 +223,7 @@ def _anneal(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from coherence import backends
     from coherence.gpu.learning import (
         Environment,
         anneal,
@@ -231,15 +233,15 @@ def _anneal(args: argparse.Namespace) -> int:
         max_abs_deviation,
     )
     from coherence.gpu.learning.retrain import finite_or_str
+    from coherence.queries import compute_policy
     from coherence.reference.case import load_case
-    from coherence.reference.numpy_engine import NumpyEngine
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Boltzmann
 
     mdp = load_case(args.case).mdp
     device = torch.device(args.device) if args.device else default_device()
     env = Environment.from_mdp(mdp, device)
-    engine = NumpyEngine(mdp)
+    engine = backends.create("numpy", mdp)
     gen = make_generator(args.seed, device)
     stages = anneal(
         env,
@@ -256,7 +258,7 @@ def _anneal(args: argparse.Namespace) -> int:
     ) as bar:
         for k, (alpha, res) in enumerate(zip(args.schedule, stages, strict=True), 1):
             log_pi = log_policy(res.policy)
-            t_alpha = np.exp(engine.policy(PolicySpec("T", alpha=alpha)))
+            t_alpha = np.exp(compute_policy(engine, PolicySpec("T", alpha=alpha)))
             maxent = np.exp(engine.maxent_policy(alpha))
             dev_t = max_abs_deviation(res.policy, t_alpha)
             dev_m = max_abs_deviation(res.policy, maxent)

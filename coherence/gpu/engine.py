@@ -36,7 +36,7 @@ import torch
 
 from coherence.gpu import _kernels as K
 from coherence.reference.model import MDP
-from coherence.reference.operators import PolicyCache, PolicySpec
+from coherence.reference.numpy_engine import ARGMAX_RTOL
 from coherence.reference.recurrences import Argmax, Boltzmann, SoftQ
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
     "TorchEngine",
     "TorchMDP",
     "default_argmax_rtol",
+    "make_engine",
+    "parse_options",
 ]
 
 Tensor = torch.Tensor
@@ -53,7 +55,6 @@ Reward = tuple[Tensor, Tensor]
 Layout = Literal["dense", "successors"]
 
 #: SPEC §2: a is a maximiser when |Q - max Q| <= rtol * max(1, |max Q|).
-ARGMAX_RTOL = 1e-9
 #: float32 cannot resolve 1e-9: its Q carries rounding of order T * eps32 (1.2e-7
 #: per step), so a float32 engine uses 1e-5 (documented deviation from SPEC §2).
 ARGMAX_RTOL_FLOAT32 = 1e-5
@@ -444,7 +445,8 @@ class TorchEngine:
     """SPEC §3–§4 over a :class:`TorchMDP` batch; answers are batched tensors.
 
     Implements the primitive protocol of :mod:`coherence.reference.operators`
-    (so ``engine.policy(PolicySpec(...))`` runs the shared operator code) and the
+    (so :func:`coherence.reference.operators.policy_for` runs the shared
+    operator code on it) and the
     quantities of SPEC §3, each returning a tensor with the batch axis first.
 
     ``argmax_rtol`` defaults to :func:`default_argmax_rtol` of the dtype. ``kernel``
@@ -456,6 +458,8 @@ class TorchEngine:
     """
 
     name = "torch"
+    #: Answers carry a leading batch axis (the query layer drops it).
+    batched = True
 
     def __init__(
         self,
@@ -507,7 +511,6 @@ class TorchEngine:
         self._chunk = B
         if self._PT is not None and mdp.device.type == "cpu":
             self._chunk = K.batch_chunk(B, member)
-        self.cache: PolicyCache[Tensor] = PolicyCache(self)
         self._ws = K.Workspace()
 
     @property
@@ -710,16 +713,36 @@ class TorchEngine:
         return pi
 
     # ---------------------------------------------------------- quantities
-    def policy(self, spec: PolicySpec) -> Tensor:
-        """The log-policy named by ``spec`` (memoised), shape (B, T, S, A)."""
-        return self.cache.get(spec)
+    def check_policy(self, policy: Tensor) -> Tensor:
+        """``policy`` (log-probabilities) unchanged when it is a tensor of shape
+        (B, T, S, A) without NaN whose rows sum to 1 within the dtype's
+        tolerance; else a one-line ValueError naming the expected shape or row."""
+        if not isinstance(policy, torch.Tensor) or tuple(policy.shape) != self.shape:
+            got = tuple(policy.shape) if isinstance(policy, torch.Tensor) else policy
+            raise ValueError(
+                f"policy: expected a log-policy tensor of shape (B, T, S, A) = "
+                f"{self.shape}, got {got!r}"
+            )
+        if torch.isnan(policy).any():
+            b, t, s, _a = (int(i) for i in torch.nonzero(torch.isnan(policy))[0])
+            raise ValueError(f"policy: NaN in row (b={b}, t={t}, s={s})")
+        sums = torch.exp(policy).sum(dim=-1)
+        bad = (sums - 1.0).abs() > _row_tol(policy.dtype)
+        if bad.any():
+            b, t, s = (int(i) for i in torch.nonzero(bad)[0])
+            raise ValueError(
+                f"policy: row (b={b}, t={t}, s={s}) sums to {float(sums[b, t, s])!r}, "
+                "not 1 (policies are log-probabilities)"
+            )
+        return policy
 
     def values(self, policy: Tensor) -> LogValues:
         """Soft values of ``policy`` under the MDP's own reward."""
-        return self.soft_values(policy, self.base_reward())
+        return self.soft_values(self.check_policy(policy), self.base_reward())
 
     def occupancy(self, policy: Tensor) -> Tensor:
         """d[b, t, s] = P(s_t = s), t = 0..T."""
+        self.check_policy(policy)
         B, T, S, _A = self.shape
         d = torch.empty((B, T + 1, S), dtype=self.mdp.dtype, device=self.mdp.device)
         d[:, 0] = self.mdp.initial
@@ -767,13 +790,14 @@ class TorchEngine:
 
     def causal_kl(self, policy: Tensor, other: Tensor) -> Tensor:
         """KL_c(pi || q) = sum_t E_{d_t^pi} KL(pi_t || q_t); +inf where q = 0 < pi
-        at a reachable state (never NaN), shape (B,)."""
+        at a reachable state (never NaN, never negative), shape (B,)."""
+        self.check_policy(other)
         d = self.occupancy(policy)
         weight = d[:, :-1, :, None] * torch.exp(policy)
         diff = torch.where(torch.isneginf(policy), 0.0, policy - other)
         infinite = (torch.isposinf(diff) & (weight > 0)).flatten(1).any(dim=1)
         total = _times(weight, diff).sum(dim=(1, 2, 3))
-        return torch.where(infinite, math.inf, total) + 0.0
+        return torch.where(infinite, math.inf, total.clamp_min(0.0)) + 0.0
 
     def kappa(self, policy: Tensor, f: SoftQ) -> Tensor:
         """kappa_f(pi) = KL_c(pi || pi^{Q,f}), shape (B,)."""
@@ -782,7 +806,7 @@ class TorchEngine:
     # ---------------------------------------------------- tables for answers
     def policy_table(self, policy: Tensor) -> Tensor:
         """pi[b, t, s, a] as probabilities."""
-        return torch.exp(policy)
+        return torch.exp(self.check_policy(policy))
 
     def z_table(self, policy: Tensor) -> Tensor:
         """z[b, t, s, a] = P(O_{t:T} = 1 | s, a)."""
@@ -791,3 +815,51 @@ class TorchEngine:
     def w_table(self, policy: Tensor) -> Tensor:
         """w[b, t, s] = P(O_{t:T} = 1 | s), t = 0..T."""
         return torch.exp(self.values(policy).V)
+
+
+_DEVICES = ("cpu", "cuda")
+_LAYOUTS: tuple[Layout, ...] = ("dense", "successors")
+
+
+def parse_options(options: tuple[str, ...]) -> tuple[torch.dtype, str | None, Layout]:
+    """(dtype, device or None for automatic, layout) from backend-name options
+    such as ``torch:float32:cpu``: one dtype (float32/float64, default float64),
+    one device (cpu/cuda, default cuda when available), one transition layout
+    (dense/successors, default dense)."""
+    dtype: torch.dtype | None = None
+    device: str | None = None
+    layout: Layout | None = None
+    for raw in options:
+        opt = raw.strip().lower()
+        if opt in ("float32", "float64"):
+            if dtype is not None:
+                raise ValueError(f"backend: torch takes one dtype, got {raw!r} too")
+            dtype = K.resolve_dtype(opt)
+        elif opt in _DEVICES:
+            if device is not None:
+                raise ValueError(f"backend: torch takes one device, got {raw!r} too")
+            device = opt
+        elif opt in _LAYOUTS:
+            if layout is not None:
+                raise ValueError(f"backend: torch takes one layout, got {raw!r} too")
+            layout = "dense" if opt == "dense" else "successors"
+        else:
+            raise ValueError(
+                f"backend: unknown torch option {raw!r}; expected "
+                "float32|float64, cpu|cuda, dense|successors"
+            )
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("backend: torch:cuda requested but CUDA is not available")
+    return dtype or torch.float64, device, layout or "dense"
+
+
+def make_engine(mdp: MDP, options: tuple[str, ...]) -> TorchEngine:
+    """Registry factory (:mod:`coherence.backends`) for
+    ``torch[:float32|float64][:cpu|cuda][:dense|successors]``: one MDP as a
+    batch of 1."""
+    if not isinstance(mdp, MDP):
+        raise TypeError(f"mdp: expected a coherence MDP, got {type(mdp).__name__}")
+    dtype, device, layout = parse_options(tuple(options))
+    return TorchEngine(
+        TorchMDP.from_mdps(mdp, layout=layout, dtype=dtype, device=device)
+    )

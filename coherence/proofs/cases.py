@@ -55,7 +55,7 @@ def build_case(
     """The case ``name`` with the oracle's answers to ``queries`` as expected
     answers; the MDP is ``mdp`` (renamed) or built from the named form of
     CASE_FORMAT given as keyword arguments."""
-    from coherence.conformance import Evaluator
+    from coherence.queries import Evaluator
 
     if mdp is None:
         model = MDP.build(name=name, **named)
@@ -64,8 +64,7 @@ def build_case(
     else:
         model = dataclasses.replace(mdp, name=name)
     parsed = tuple(Query.from_json(dict(q), i) for i, q in enumerate(queries))
-    bare = Case(mdp=model, queries=parsed)
-    exact, floats = Evaluator(bare, "exact"), Evaluator(bare, "numpy")
+    exact, floats = Evaluator(model, "exact"), Evaluator(model, "numpy")
     expected = {
         q.id: (floats if q.policy.operator == "maxent" else exact).answer(q)
         for q in parsed

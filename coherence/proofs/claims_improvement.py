@@ -19,6 +19,7 @@ from coherence.proofs.tools import (
     sos_identity,
     trajectory_law_lemma,
 )
+from coherence.queries import compute_policy
 
 SOS_SIZES = range(2, 9)
 MONOTONE_SIZES = range(1, 9)
@@ -293,8 +294,8 @@ def _limit_evidence() -> str:
             horizon=T,
         )
         e = NumpyEngine(mdp)
-        best = e.j_prob(e.policy(PolicySpec("B", i=T, f=Argmax())))
-        got = e.j_prob(e.policy(PolicySpec("G", k=400)))
+        best = e.j_prob(compute_policy(e, PolicySpec("B", i=T, f=Argmax())))
+        got = e.j_prob(compute_policy(e, PolicySpec("G", k=400)))
         worst_gap = max(worst_gap, best - got)
     return (
         f"float64 evidence (not proof): {instances} random MDPs (3 states, 2 "

@@ -362,7 +362,7 @@ def claim_18_stochastic() -> Outcome:
     # Qt(a2) - Qt(a1) = 1/4 (log 2/3 - log 1/3) = log(2)/4 at alpha = 1
     closed = 1 / (1 + sympy.root(2, 4))
     exact_differ = (
-        sympy.simplify(closed - sympy.Rational(t1.numerator, t1.denominator)) != 0
+        sympy.simplify(closed - sympy.Rational(int(t1.numerator), int(t1.denominator))) != 0
     )
     report = compare_with_dp(built.case.mdp, Fraction(1))
     relation = (

@@ -20,6 +20,7 @@ from coherence.proofs.tools import (
     trajectories,
     trajectory_law_lemma,
 )
+from coherence.queries import compute_policy
 from coherence.reference import recurrences as rec
 from coherence.reference.recurrences import FRACTION, ExactMDP
 
@@ -399,7 +400,7 @@ def claim_9() -> Outcome:
 
     mdp = mountain_race()
     e = ExactEngine(mdp)
-    g1 = e.policy(PolicySpec("G", k=1))
+    g1 = compute_policy(e, PolicySpec("G", k=1))
     root = mdp.state_index("root")
     up = mdp.action_index("up")
     z_root = e.values(g1).z[0][root]

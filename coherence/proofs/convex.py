@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from coherence.queries import compute_policy
 from coherence.reference.model import MDP, FloatArray
 from coherence.reference.numpy_engine import NumpyEngine
 
@@ -185,7 +186,7 @@ def compare_with_dp(mdp: MDP, alpha: Fraction) -> ConvexReport:
     occupied = d[:-1] > 1e-9
     mass = sol.x.sum(axis=2, keepdims=True)
     policy = np.where(mass > 1e-12, sol.x / np.where(mass > 1e-12, mass, 1.0), pi)
-    t_alpha = np.exp(engine.policy(PolicySpec("T", alpha=alpha)))
+    t_alpha = np.exp(compute_policy(engine, PolicySpec("T", alpha=alpha)))
     return ConvexReport(
         value_gap=abs(sol.value - value),
         primal_gap=float(np.max(np.abs(sol.x - x_dp))),

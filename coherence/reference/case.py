@@ -24,6 +24,13 @@ from coherence._io import atomic_write_json
 from coherence._numbers import format_rational, parse_number, parse_rational
 from coherence.reference.model import MDP
 from coherence.reference.operators import OPERATORS, PolicySpec
+from coherence.reference.quantities import (
+    EXACT_QUANTITIES,
+    FLOAT_QUANTITIES,
+)
+from coherence.reference.quantities import (
+    QUANTITIES as QUANTITY_ROWS,
+)
 from coherence.reference.recurrences import Argmax, Boltzmann, SoftQ
 
 __all__ = [
@@ -50,11 +57,8 @@ __all__ = [
 CASE_FORMAT = "coherence-case/1"
 RESULTS_FORMAT = "coherence-results/1"
 
-#: Quantities answered exactly when the policy is rational (CASE_FORMAT table).
-EXACT_QUANTITIES = ("policy", "z", "w", "occupancy", "J_prob", "J_count")
-#: Quantities that are always floats.
-FLOAT_QUANTITIES = ("J_soft", "J_sum", "kappa", "causal_entropy")
-QUANTITIES = EXACT_QUANTITIES + FLOAT_QUANTITIES
+#: Quantity names (the rows of :mod:`coherence.reference.quantities`).
+QUANTITIES = tuple(QUANTITY_ROWS)
 
 Answer = Any  # nested dict[str, ...] with Fraction | float leaves, or a scalar
 
@@ -190,17 +194,27 @@ class Query:
     f: SoftQ | None = None
     exact: bool | None = None
     tolerance: Tolerance | None = None
+    reference: PolicySpec | None = None
 
     def __post_init__(self) -> None:
-        if self.quantity not in QUANTITIES:
+        row = QUANTITY_ROWS.get(self.quantity)
+        if row is None:
             raise CaseError(
                 f"query {self.id!r}: unknown quantity {self.quantity!r}; "
                 f"expected one of {', '.join(QUANTITIES)}"
             )
-        if self.quantity == "kappa" and self.f is None:
-            raise CaseError(f"query {self.id!r}: quantity 'kappa' needs 'f'")
-        if self.quantity != "kappa" and self.f is not None:
-            raise CaseError(f"query {self.id!r}: 'f' is only for quantity 'kappa'")
+        for name in ("f", "reference"):
+            given = getattr(self, name) is not None
+            if name in row.parameters and not given:
+                raise CaseError(
+                    f"query {self.id!r}: quantity {self.quantity!r} needs {name!r}"
+                )
+            if given and name not in row.parameters:
+                users = [q.name for q in QUANTITY_ROWS.values() if name in q.parameters]
+                raise CaseError(
+                    f"query {self.id!r}: {name!r} is only for quantity "
+                    f"{' or '.join(repr(u) for u in users)}"
+                )
         if self.exact is True and not self._rational():
             raise CaseError(
                 f"query {self.id!r}: 'exact': true, but {self.quantity} of "
@@ -224,7 +238,9 @@ class Query:
         if not isinstance(qid, str) or not qid:
             raise CaseError(f"{where}.id: expected a non-empty string, got {qid!r}")
         where = f"query {qid!r}"
-        unknown = set(obj) - {"id", "quantity", "policy", "f", "exact", "tolerance"}
+        unknown = set(obj) - {
+            "id", "quantity", "policy", "f", "exact", "tolerance", "reference"
+        }  # fmt: skip
         if unknown:
             raise CaseError(f"{where}: unknown keys {sorted(unknown)}")
         quantity = obj.get("quantity")
@@ -240,6 +256,9 @@ class Query:
             quantity=quantity,
             policy=_parse_policy(obj["policy"], f"{where}.policy"),
             f=_parse_f(obj["f"], f"{where}.f") if "f" in obj else None,
+            reference=_parse_policy(obj["reference"], f"{where}.reference")
+            if "reference" in obj
+            else None,
             exact=exact,
             tolerance=Tolerance.parse(obj["tolerance"], f"{where}.tolerance")
             if "tolerance" in obj
@@ -254,6 +273,8 @@ class Query:
         }
         if self.f is not None:
             out["f"] = _f_to_json(self.f)
+        if self.reference is not None:
+            out["reference"] = _policy_to_json(self.reference)
         if self.exact is not None:
             out["exact"] = self.exact
         if self.tolerance is not None:

@@ -21,7 +21,6 @@ from typing import Any
 from coherence._numbers import log_rational, to_float
 from coherence.reference import recurrences as rec
 from coherence.reference.model import MDP
-from coherence.reference.operators import PolicyCache, PolicySpec
 from coherence.reference.recurrences import (
     MPQ,
     ExactMDP,
@@ -47,6 +46,8 @@ class ExactEngine:
     """Exact engine for one MDP (policies are nested lists ``[t][s][a]``)."""
 
     name = "exact"
+    #: Only rational policies: a non-rational spec is refused by the query layer.
+    rational_only = True
 
     def __init__(self, mdp: MDP | ExactMDP[Any], ns: NumberSystem[Any] = MPQ) -> None:
         """``mdp`` is a validated :class:`MDP` (lifted into ``ns``) or an
@@ -55,53 +56,85 @@ class ExactEngine:
         self.mdp: MDP | None = mdp if isinstance(mdp, MDP) else None
         self.m: ExactMDP[Any] = mdp if isinstance(mdp, ExactMDP) else rec.lift(mdp, ns)
         self.ns = self.m.ns
-        self.cache: PolicyCache[Table] = PolicyCache(self)
 
     # ---------------------------------------------------------- primitives
     def prior_policy(self) -> Table:
+        """The prior p broadcast over t (SPEC §1)."""
         return self.m.prior_policy()
 
     def base_reward(self) -> Reward:
+        """(rho_t(s, a), rho_T(s)): the MDP's success probabilities."""
         return self.m.rho, self.m.rho_T
 
     def scale_reward(self, reward: Reward, alpha: Any) -> Reward:
+        """rho^alpha (SPEC §4 T_alpha; 0^0 = 1)."""
         return rec.scale_reward(self.m, reward[0], reward[1], alpha)
 
     def soft_values(self, policy: Table, reward: Reward) -> SoftValues[Any]:
+        """z and w of ``policy`` under ``reward`` (SPEC §3 backward pass)."""
         return rec.soft_values(self.m, policy, reward[0], reward[1])
 
     def condition(self, base: Table, values: SoftValues[Any]) -> Table:
+        """cond(base, r): base * z / w, base where w = 0 (SPEC §2, §4)."""
         return rec.condition(self.m, base, values)
 
     def fold(self, reward: Reward, policy: Table, *, literal: bool) -> Reward:
+        """The folded reward of F_k / H_k (SPEC §4), canonical or literal."""
         return rec.fold_reward(self.m, reward[0], policy, literal=literal), reward[1]
 
     def soft_q_policy(self, values: SoftValues[Any], f: SoftQ) -> Table:
+        """The f-soft-Q policy of the values (SPEC §5)."""
         return rec.soft_q_policy(self.m, values, f)
 
     # ---------------------------------------------------------- quantities
-    def policy(self, spec: PolicySpec) -> Table:
-        """The policy named by ``spec`` (memoised)."""
-        if not spec.is_rational:
-            raise ValueError(
-                f"policy: {spec.label()} is not rational; use a float backend"
+    def check_policy(self, policy: Table) -> Table:
+        """``policy`` unchanged when it is a ``[t][s][a]`` table of shape
+        (T, S, A) whose rows are non-negative and sum to exactly 1; else a
+        one-line ValueError naming the expected shape or the bad row."""
+        m = self.m
+        T, S, A = m.horizon, m.n_states, m.n_actions
+        shape_ok = (
+            isinstance(policy, list)
+            and len(policy) == T
+            and all(isinstance(pt, list) and len(pt) == S for pt in policy)
+            and all(
+                isinstance(row, list) and len(row) == A for pt in policy for row in pt
             )
-        return self.cache.get(spec)
+        )
+        if not shape_ok:
+            raise ValueError(
+                f"policy: expected a [t][s][a] table of shape (T, S, A) = "
+                f"({T}, {S}, {A})"
+            )
+        if not isinstance(self.ns, rec.RationalSystem):
+            return policy  # symbolic entries: row sums are identities, not values
+        one, zero = self.ns.const(Fraction(1)), self.ns.const(Fraction(0))
+        for t, pt in enumerate(policy):
+            for s, row in enumerate(pt):
+                if any(x < zero for x in row) or sum(row, zero) != one:
+                    raise ValueError(
+                        f"policy: row (t={t}, s={s}) is not a distribution: {row!r}"
+                    )
+        return policy
 
     def values(self, policy: Table) -> SoftValues[Any]:
-        """z, w of ``policy`` under the MDP's own reward."""
-        return self.soft_values(policy, self.base_reward())
+        """z, w of ``policy`` under the MDP's own reward (SPEC §3)."""
+        return self.soft_values(self.check_policy(policy), self.base_reward())
 
     def occupancy(self, policy: Table) -> list[list[Any]]:
-        return rec.occupancy(self.m, policy)
+        """d_t(s) = P(s_t = s), t = 0..T (SPEC §3)."""
+        return rec.occupancy(self.m, self.check_policy(policy))
 
     def j_prob(self, policy: Table) -> Any:
+        """J_prob = sum_s mu(s) w_0(s) (SPEC §3)."""
         return rec.j_prob(self.m, self.values(policy))
 
     def j_count(self, policy: Table) -> Any:
+        """J_count = E[sum_t rho_t + rho_T] (SPEC §3)."""
         return rec.j_count(self.m, policy, self.occupancy(policy))
 
     def j_soft(self, policy: Table) -> float:
+        """J_soft = log J_prob (SPEC §3), from the exact rational."""
         return log_rational(self.j_prob(policy))
 
     def j_sum(self, policy: Table) -> float:
@@ -139,7 +172,8 @@ class ExactEngine:
 
     def causal_kl(self, policy: Table, other: Table) -> float:
         """KL_c(pi || q) = sum_t E_{s~d_t^pi} KL(pi_t(.|s) || q_t(.|s)); +inf when
-        q = 0 < pi at a reachable state."""
+        q = 0 < pi at a reachable state (SPEC §3)."""
+        self.check_policy(other)
         d = self.occupancy(policy)
         terms: list[float] = []
         for t in range(self.m.horizon):
@@ -162,10 +196,13 @@ class ExactEngine:
 
     # ---------------------------------------------------- tables for answers
     def policy_table(self, policy: Table) -> Table:
-        return policy
+        """pi_t(a|s) itself (SPEC §3)."""
+        return self.check_policy(policy)
 
     def z_table(self, policy: Table) -> Table:
+        """z_t(s, a) = P(O_{t:T} = 1 | s, a) (SPEC §3)."""
         return self.values(policy).z
 
     def w_table(self, policy: Table) -> list[list[Any]]:
+        """w_t(s) = P(O_{t:T} = 1 | s), t = 0..T (SPEC §3)."""
         return self.values(policy).w

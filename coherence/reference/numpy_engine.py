@@ -27,20 +27,23 @@ from typing import Any
 import numpy as np
 
 from coherence.reference.model import MDP, FloatArray
-from coherence.reference.operators import PolicyCache, PolicySpec
 from coherence.reference.recurrences import Argmax, SoftQ
 
 __all__ = [
     "ARGMAX_RTOL",
+    "POLICY_ROW_TOLERANCE",
     "LogValues",
     "NumpyEngine",
     "log_expectation",
+    "log_softmax",
     "logsumexp",
-    "softmax",
 ]
 
 #: SPEC §2: a is a maximiser when |Q - max Q| <= 1e-9 * max(1, |max Q|).
 ARGMAX_RTOL = 1e-9
+#: A log-policy row passes :meth:`NumpyEngine.check_policy` when its
+#: probabilities sum to 1 within this absolute tolerance.
+POLICY_ROW_TOLERANCE = 1e-6
 _UNDERFLOW = 1e-250
 
 Reward = tuple[FloatArray, FloatArray]
@@ -56,7 +59,7 @@ def logsumexp(x: FloatArray, axis: int = -1) -> FloatArray:
     return squeezed
 
 
-def softmax(x: FloatArray, axis: int = -1) -> FloatArray:
+def log_softmax(x: FloatArray, axis: int = -1) -> FloatArray:
     """Log-softmax along ``axis``; uniform where every entry is -inf (SPEC §2)."""
     lse = logsumexp(x, axis=axis)
     lse_k = np.expand_dims(lse, axis)
@@ -171,7 +174,6 @@ class NumpyEngine:
         self.r_T: FloatArray = np.asarray(r_T, dtype=np.float64)
         self.log_p: FloatArray = np.asarray(log_p, dtype=np.float64)
         self.mu: FloatArray = np.asarray(mu, dtype=np.float64)
-        self.cache: PolicyCache[FloatArray] = PolicyCache(self)
 
     @property
     def P2(self) -> FloatArray:
@@ -182,9 +184,11 @@ class NumpyEngine:
 
     # ---------------------------------------------------------- primitives
     def prior_policy(self) -> FloatArray:
+        """log p broadcast over t, shape (T, S, A)."""
         return np.broadcast_to(self.log_p, self.shape).copy()
 
     def base_reward(self) -> Reward:
+        """(r[t, s, a], r_T[s]) = log of the success probabilities."""
         return self.r, self.r_T
 
     def scale_reward(self, reward: Reward, alpha: Any) -> Reward:
@@ -213,7 +217,7 @@ class NumpyEngine:
         V = values.V[:-1, :, None]
         dead = np.isneginf(V)
         raw = base + values.Q - np.where(dead, 0.0, V)
-        return np.where(dead, base, softmax(raw, axis=2))
+        return np.where(dead, base, log_softmax(raw, axis=2))
 
     def fold(self, reward: Reward, policy: FloatArray, *, literal: bool) -> Reward:
         """R + log pi (- log p); -inf where p = 0 (SPEC §2)."""
@@ -238,9 +242,9 @@ class NumpyEngine:
                     finite, np.abs(Q - np.where(finite, top, 0.0)) <= tol, True
                 )
             with np.errstate(divide="ignore"):
-                return softmax(np.log(member.astype(np.float64)), axis=2)
+                return log_softmax(np.log(member.astype(np.float64)), axis=2)
         delta = float(f.delta)
-        return softmax(Q / delta, axis=2)
+        return log_softmax(Q / delta, axis=2)
 
     def maxent_backup(self, alpha: Any) -> LogValues:
         """Expectation backup of the entropy-regularised optimum (SPEC §4):
@@ -275,19 +279,40 @@ class NumpyEngine:
             return self.prior_policy()
         logits = self.log_p[None] + a * self.maxent_backup(a).Q
         dead = np.isneginf(logsumexp(logits, axis=2))[..., None]
-        out: FloatArray = np.where(dead, self.log_p[None], softmax(logits, axis=2))
+        out: FloatArray = np.where(dead, self.log_p[None], log_softmax(logits, axis=2))
         return out
 
     # ---------------------------------------------------------- quantities
-    def policy(self, spec: PolicySpec) -> FloatArray:
-        """The log-policy named by ``spec`` (memoised)."""
-        return self.cache.get(spec)
+    def check_policy(self, policy: FloatArray) -> FloatArray:
+        """``policy`` (log-probabilities) unchanged when it has shape (T, S, A),
+        no NaN and rows whose probabilities sum to 1 within
+        :data:`POLICY_ROW_TOLERANCE`; else a one-line ValueError."""
+        arr = np.asarray(policy)
+        if arr.shape != self.shape:
+            raise ValueError(
+                f"policy: expected a log-policy of shape (T, S, A) = {self.shape}, "
+                f"got {arr.shape}"
+            )
+        if np.isnan(arr).any():
+            t, s, _a = (int(i) for i in np.argwhere(np.isnan(arr))[0])
+            raise ValueError(f"policy: NaN in row (t={t}, s={s})")
+        sums = np.exp(arr).sum(axis=2)
+        bad = np.abs(sums - 1.0) > POLICY_ROW_TOLERANCE
+        if bad.any():
+            t, s = (int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"policy: row (t={t}, s={s}) sums to {float(sums[t, s])!r}, not 1 "
+                "(policies are log-probabilities)"
+            )
+        return policy
 
     def values(self, policy: FloatArray) -> LogValues:
-        return self.soft_values(policy, self.base_reward())
+        """Q and V of ``policy`` under the MDP's own reward (SPEC §3)."""
+        return self.soft_values(self.check_policy(policy), self.base_reward())
 
     def occupancy(self, policy: FloatArray) -> FloatArray:
         """d[t, s] = P(s_t = s), t = 0..T."""
+        self.check_policy(policy)
         T, S, A = self.shape
         d = np.empty((T + 1, S))
         d[0] = self.mu
@@ -297,9 +322,11 @@ class NumpyEngine:
         return d
 
     def j_prob(self, policy: FloatArray) -> float:
+        """J_prob = P(success) (SPEC §3)."""
         return float(np.exp(self.j_soft(policy)))
 
     def j_soft(self, policy: FloatArray) -> float:
+        """J_soft = log sum_s mu(s) exp V_0(s) (SPEC §3)."""
         V0 = self.values(policy).V[0]
         with np.errstate(divide="ignore"):
             return float(logsumexp(np.log(self.mu) + V0, axis=0))
@@ -315,35 +342,45 @@ class NumpyEngine:
         return math.fsum(terms.tolist())
 
     def j_sum(self, policy: FloatArray) -> float:
+        """E[sum_t r_t + r_T] (SPEC §3; may be -inf)."""
         return self._expect(policy, self.r, self.r_T)
 
     def j_count(self, policy: FloatArray) -> float:
+        """E[sum_t rho_t + rho_T] (SPEC §3)."""
         return self._expect(policy, np.exp(self.r), np.exp(self.r_T))
 
     def causal_entropy(self, policy: FloatArray) -> float:
+        """sum_t E_{d_t} H(pi_t(.|s)) in nats (SPEC §3)."""
         return self._expect(policy, -policy, np.zeros(self.shape[1])) + 0.0
 
     def causal_kl(self, policy: FloatArray, other: FloatArray) -> float:
+        """KL_c(pi || q) (SPEC §3); +inf where q = 0 < pi at a reachable state;
+        never negative (a rounding below 0 is returned as 0)."""
+        self.check_policy(other)
         d = self.occupancy(policy)
         weight = d[:-1, :, None] * np.exp(policy)
         with np.errstate(invalid="ignore"):
             diff = np.where(np.isneginf(policy), 0.0, policy - other)
         if np.isposinf(diff[weight > 0]).any():
             return math.inf
-        return math.fsum(_times(weight, diff).ravel().tolist()) + 0.0
+        return max(0.0, math.fsum(_times(weight, diff).ravel().tolist()))
 
     def kappa(self, policy: FloatArray, f: SoftQ) -> float:
+        """kappa_f(pi) = KL_c(pi || pi^{Q,f}) (SPEC §5)."""
         return self.causal_kl(policy, self.soft_q_policy(self.values(policy), f))
 
     # ---------------------------------------------------- tables for answers
     def policy_table(self, policy: FloatArray) -> FloatArray:
-        out: FloatArray = np.exp(policy)
+        """pi[t, s, a] as probabilities."""
+        out: FloatArray = np.exp(self.check_policy(policy))
         return out
 
     def z_table(self, policy: FloatArray) -> FloatArray:
+        """z[t, s, a] = P(O_{t:T} = 1 | s, a)."""
         out: FloatArray = np.exp(self.values(policy).Q)
         return out
 
     def w_table(self, policy: FloatArray) -> FloatArray:
+        """w[t, s] = P(O_{t:T} = 1 | s), t = 0..T."""
         out: FloatArray = np.exp(self.values(policy).V)
         return out

@@ -1,0 +1,259 @@
+"""The query layer: (MDP, policy spec, quantity, backend) -> answer, in one place.
+
+Every consumer (the conformance runner, :mod:`coherence.testing`, the demo, the
+learning commands, the claims ledger, the theory generators) asks its questions
+here. Engines come only from :func:`coherence.backends.create`; they provide the
+primitives of :mod:`coherence.reference.operators` and the quantity primitives
+named in :mod:`coherence.reference.quantities`, and hold no policy cache: the
+:class:`Evaluator` keeps one :class:`~coherence.reference.operators.PolicyCache`
+per engine, so G_k and B_i continue from the longest sequence prefix computed.
+
+Raw answers (:meth:`Evaluator.value`) are the engine's own numbers without a
+batch axis: exact tables as nested lists of rationals, float tables as numpy
+float64 arrays, scalars as rationals or Python floats. Named answers
+(:meth:`Evaluator.answer`, :func:`run_case`) are CASE_FORMAT's nested dicts
+keyed by step, state and action names.
+
+The backend ``auto`` answers a query exactly where its answer is rational
+(CASE_FORMAT's table) and with the float64 engine otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from coherence import __version__, backends
+from coherence._numbers import to_float
+from coherence.reference.case import Answer, Case, Query, Results
+from coherence.reference.model import MDP, FloatArray
+from coherence.reference.operators import PolicyCache, PolicySpec, policy_for
+from coherence.reference.quantities import QUANTITIES, Quantity, quantity
+from coherence.reference.recurrences import SoftQ
+
+__all__ = [
+    "AUTO",
+    "Evaluator",
+    "answer_query",
+    "auto_backend",
+    "compute_policy",
+    "is_exact_leaf",
+    "run_case",
+    "to_floats",
+]
+
+AUTO = "auto"
+
+
+def is_exact_leaf(x: object) -> bool:
+    """An exact rational leaf (Fraction, or the exact engine's gmpy2.mpq)."""
+    return isinstance(x, Fraction) or type(x).__name__ == "mpq"
+
+
+def auto_backend(mdp: MDP, query: Query) -> str:
+    """The backend ``auto`` uses for ``query``: exact where the answer is
+    rational, float64 numpy otherwise."""
+    del mdp  # the rule depends on the query only
+    return "exact" if query.is_exact else "numpy"
+
+
+def compute_policy(engine: Any, spec: PolicySpec) -> Any:
+    """The policy named by ``spec`` on ``engine`` (no cache).
+
+    An engine with ``rational_only`` (the exact engine) refuses a spec whose
+    policy is not rational, with a one-line error naming it.
+    """
+    if getattr(engine, "rational_only", False) and not spec.is_rational:
+        raise ValueError(f"policy: {spec.label()} is not rational; use a float backend")
+    return policy_for(engine, spec)
+
+
+def _unbatch(x: Any) -> Any:
+    """Drop a batched engine's leading batch axis of size 1, as numpy/float."""
+    detach = getattr(x, "detach", None)
+    if detach is None:
+        return x
+    arr = detach()[0].cpu().double().numpy()
+    if arr.ndim == 0:
+        return float(arr) + 0.0
+    return arr
+
+
+def _plain(x: Any) -> Any:
+    """numpy scalars -> Python floats; everything else unchanged."""
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        return float(x) + 0.0
+    if isinstance(x, np.floating):
+        return float(x) + 0.0
+    return x
+
+
+def to_floats(table: Any) -> FloatArray:
+    """A raw answer (nested lists of rationals, arrays, scalars) as float64."""
+    if isinstance(table, np.ndarray):
+        out: FloatArray = np.asarray(table, dtype=np.float64)
+        return out
+    if isinstance(table, list):
+        return np.array([to_floats(x) for x in table], dtype=np.float64)
+    value = table if isinstance(table, float) else to_float(table)
+    return np.asarray(value, dtype=np.float64)
+
+
+class Evaluator:
+    """Answers queries about one MDP, creating each backend's engine once and
+    caching its policies."""
+
+    def __init__(self, mdp: MDP, backend: str = AUTO) -> None:
+        """``backend``: a registry name (``exact``, ``numpy``, ``torch:float32``,
+        ...) or ``auto``. An unknown name is a one-line error here, before any
+        work."""
+        self.mdp = mdp
+        self.backend = backend
+        if backend != AUTO:
+            backends.describe(backend)
+        self._engines: dict[str, Any] = {}
+        self._caches: dict[str, PolicyCache[Any]] = {}
+
+    def backend_for(self, query: Query) -> str:
+        """The backend that answers ``query``."""
+        if self.backend != AUTO:
+            return self.backend
+        return auto_backend(self.mdp, query)
+
+    def engine(self, name: str) -> Any:
+        """The engine of backend ``name`` for this MDP (created once)."""
+        if name not in self._engines:
+            self._engines[name] = backends.create(name, self.mdp)
+            self._caches[name] = PolicyCache(self._engines[name])
+        return self._engines[name]
+
+    def policy(self, spec: PolicySpec, backend: str | None = None) -> Any:
+        """The engine-native policy named by ``spec`` (memoised per engine)."""
+        name = self.backend if backend is None else backend
+        if name == AUTO:
+            name = "exact" if spec.is_rational else "numpy"
+        engine = self.engine(name)
+        if getattr(engine, "rational_only", False) and not spec.is_rational:
+            raise ValueError(
+                f"policy: {spec.label()} is not rational; use a float backend"
+            )
+        return self._caches[name].get(spec)
+
+    def value(
+        self,
+        name: str | Quantity,
+        spec: PolicySpec,
+        *,
+        f: SoftQ | None = None,
+        reference: PolicySpec | None = None,
+        backend: str | None = None,
+    ) -> Any:
+        """The raw answer of quantity ``name`` for the policy ``spec``.
+
+        Args:
+            name: a quantity name (or row) of :mod:`coherence.reference.quantities`.
+            spec: the policy.
+            f: the soft-Q map, for quantities that take one (kappa).
+            reference: the second policy, for quantities that take one.
+            backend: overrides the evaluator's backend for this call.
+        Returns:
+            Nested lists of rationals (exact engine), numpy float64 arrays
+            (float engines) or a scalar; no batch axis.
+        """
+        row = name if isinstance(name, Quantity) else quantity(name)
+        given = {"f": f, "reference": reference}
+        for param, value in given.items():
+            if param in row.parameters and value is None:
+                raise ValueError(f"{param}: quantity {row.name!r} needs {param}")
+        chosen = self.backend if backend is None else backend
+        if chosen == AUTO:
+            rational = row.rational and spec.is_rational
+            rational = rational and (reference is None or reference.is_rational)
+            chosen = "exact" if rational else "numpy"
+        engine = self.engine(chosen)
+        pol = self.policy(spec, chosen)
+        extra: list[Any] = []
+        for param in row.parameters:
+            if param == "f":
+                extra.append(f)
+            else:
+                assert reference is not None  # checked above
+                extra.append(self.policy(reference, chosen))
+        raw = getattr(engine, row.primitive)(pol, *extra)
+        raw = _plain(_unbatch(raw))
+        if not row.rational:
+            return float(raw) + 0.0
+        return raw
+
+    def answer(self, query: Query) -> Answer:
+        """The answer of ``query``, indexed by the MDP's step, state and action
+        names (CASE_FORMAT "Quantities"); float quantities as floats."""
+        backend = self.backend_for(query)
+        raw = self.value(
+            query.quantity,
+            query.policy,
+            f=query.f,
+            reference=query.reference,
+            backend=backend,
+        )
+        row = QUANTITIES[query.quantity]
+        names = [self._axis_names(axis) for axis in row.axes]
+        answer = _named(raw, names)
+        if not query.is_exact:
+            answer = _to_float(answer)
+        return answer
+
+    def _axis_names(self, axis: str) -> list[str]:
+        T = self.mdp.horizon
+        if axis == "steps":
+            return [str(t) for t in range(T)]
+        if axis == "steps_T":
+            return [str(t) for t in range(T + 1)]
+        if axis == "states":
+            return list(self.mdp.states)
+        return list(self.mdp.actions)
+
+
+def _scalar(x: Any) -> Any:
+    """Exact leaves stay exact; everything else becomes float."""
+    return x if is_exact_leaf(x) else float(x) + 0.0
+
+
+def _named(table: Any, names: Sequence[Sequence[str]]) -> Answer:
+    """Index a nested table ``[t][s]...`` by step strings and names."""
+    if not names:
+        return _scalar(table)
+    head, rest = names[0], names[1:]
+    return {name: _named(table[i], rest) for i, name in enumerate(head)}
+
+
+def _to_float(answer: Answer) -> Answer:
+    if isinstance(answer, Mapping):
+        return {k: _to_float(v) for k, v in answer.items()}
+    if isinstance(answer, float):
+        return answer
+    return to_float(answer)
+
+
+def answer_query(mdp: MDP, query: Query, backend: str = AUTO) -> Answer:
+    """One query's named answer on ``backend`` (a fresh evaluator: use an
+    :class:`Evaluator` to share engines and policies across queries)."""
+    return Evaluator(mdp, backend).answer(query)
+
+
+def run_case(case: Case, backend: str = AUTO) -> tuple[Results, dict[str, str]]:
+    """Answer every query of ``case``; returns the results and the errors by
+    query id (an error in one query does not stop the others)."""
+    evaluator = Evaluator(case.mdp, backend)
+    answers: dict[str, Answer] = {}
+    errors: dict[str, str] = {}
+    for query in case.queries:
+        try:
+            answers[query.id] = evaluator.answer(query)
+        except (ValueError, ArithmeticError, NotImplementedError) as exc:
+            errors[query.id] = f"{type(exc).__name__}: {exc}"
+    impl = f"coherence {__version__} ({backend})"
+    return Results(case=case.name, implementation=impl, answers=answers), errors
