@@ -7,6 +7,7 @@ import math
 from fractions import Fraction
 from typing import Any
 
+from coherence import backends
 from coherence.proofs.cases import build_case
 from coherence.proofs.ledger import Outcome, check
 from coherence.proofs.tools import refuted, smt_valid
@@ -63,12 +64,11 @@ def _tie_mdp() -> dict[str, Any]:
     "enumeration",
 )
 def claim_6_reachable() -> Outcome:
-    from coherence.reference.exact import ExactEngine
     from coherence.reference.model import MDP
     from coherence.reference.recurrences import Argmax
 
     mdp = MDP.build(name="tie", **_tie_mdp())
-    e = ExactEngine(mdp)
+    e = backends.create("exact", mdp)
     base = e.prior_policy()
     spots = [(0, 0), (1, 1), (1, 2), (0, 3)]  # (t, s): root, x, y, unreachable u
     checked = coherent = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coherence import backends
 from coherence.proofs.ledger import Outcome, check
 from coherence.proofs.tools import (
     covariance_identity,
@@ -269,7 +270,6 @@ def _limit_evidence() -> str:
     import numpy as np
 
     from coherence.reference.model import MDP
-    from coherence.reference.numpy_engine import NumpyEngine
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Argmax
 
@@ -293,7 +293,7 @@ def _limit_evidence() -> str:
             prior=prior,
             horizon=T,
         )
-        e = NumpyEngine(mdp)
+        e = backends.create("numpy", mdp)
         best = e.j_prob(compute_policy(e, PolicySpec("B", i=T, f=Argmax())))
         got = e.j_prob(compute_policy(e, PolicySpec("G", k=400)))
         worst_gap = max(worst_gap, best - got)

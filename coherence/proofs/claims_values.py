@@ -10,6 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from coherence import backends
 from coherence.proofs.cases import build_case
 from coherence.proofs.families import instantiate, stochastic_two_step
 from coherence.proofs.ledger import Outcome, check
@@ -298,7 +299,6 @@ def claim_3() -> Outcome:
 )
 def claim_4() -> Outcome:
     from coherence.examples import mountain_race
-    from coherence.reference.exact import ExactEngine
     from coherence.reference.operators import iterated_coherence
     from coherence.reference.recurrences import Argmax, Boltzmann
 
@@ -312,7 +312,7 @@ def claim_4() -> Outcome:
                 for a in range(m.n_actions):
                     if any(values.z[t][s][a].diff(g) != 0 for g in gens):
                         bad.append((t, s, a, earlier))
-    e = ExactEngine(mountain_race())
+    e = backends.create("exact", mountain_race())
     fixed = all(
         iterated_coherence(e, 3, f)
         == iterated_coherence(e, 2, f)
@@ -395,11 +395,10 @@ def claim_9() -> Outcome:
     import z3
 
     from coherence.examples import mountain_race
-    from coherence.reference.exact import ExactEngine
     from coherence.reference.operators import PolicySpec
 
     mdp = mountain_race()
-    e = ExactEngine(mdp)
+    e = backends.create("exact", mdp)
     g1 = compute_policy(e, PolicySpec("G", k=1))
     root = mdp.state_index("root")
     up = mdp.action_index("up")

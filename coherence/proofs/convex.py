@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from coherence import backends
 from coherence.queries import compute_policy
 from coherence.reference.model import MDP, FloatArray
-from coherence.reference.numpy_engine import NumpyEngine
 
 __all__ = [
     "ConvexReport",
@@ -128,7 +128,8 @@ def solve_maxent_program(
 def expectation_backup(mdp: MDP, alpha: Any) -> FloatArray:
     """Vt[t, s] of the expectation backup (module docstring), t = 0..T; -inf
     where every action is impossible (``NumpyEngine.maxent_backup``)."""
-    return NumpyEngine(mdp).maxent_backup(alpha).V
+    values: FloatArray = backends.create("numpy", mdp).maxent_backup(alpha).V
+    return values
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def compare_with_dp(mdp: MDP, alpha: Fraction) -> ConvexReport:
     from coherence.reference.operators import PolicySpec
 
     sol = solve_maxent_program(mdp, alpha)
-    engine = NumpyEngine(mdp)
+    engine = backends.create("numpy", mdp)
     log_pi = engine.maxent_policy(alpha)
     V = expectation_backup(mdp, alpha)
     d = engine.occupancy(log_pi)

@@ -32,6 +32,7 @@ from typing import Any
 
 import sympy
 
+from coherence import backends
 from coherence.reference import operators as ops
 from coherence.reference import recurrences as rec
 from coherence.reference.exact import ExactEngine
@@ -433,7 +434,7 @@ class _PointEngines:
         point = self.group.points[index]
         subs = self.group.subs(point)
         if index not in self._engines:
-            engine = ExactEngine(self.group.template.exact_mdp(subs))
+            engine = backends.create("exact", self.group.template.exact_mdp(subs))
             self._engines[index] = (engine, {})
         engine, cache = self._engines[index]
         return quantity(
@@ -445,7 +446,7 @@ def by_definition(group: Group, entry: Entry, point: Point) -> Expr:
     """The entry's value at ``point`` from the exact recurrences over exact
     numbers (SPEC §2 conventions decide every zero test)."""
     subs = group.subs(point)
-    engine = ExactEngine(group.template.exact_mdp(subs))
+    engine = backends.create("exact", group.template.exact_mdp(subs))
     return quantity(engine, group.template, entry, group.locals(), subs)
 
 

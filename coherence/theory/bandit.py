@@ -48,6 +48,7 @@ from typing import Any
 
 import sympy
 
+from coherence import backends
 from coherence.reference.exact import ExactEngine
 from coherence.reference.recurrences import Boltzmann
 from coherence.theory import _core
@@ -187,7 +188,7 @@ def groups(n: int, log: Callable[[str], None] | None = None) -> Group:
     p = [table[f"p{j}"] for j in range(1, n + 1)]
     rho = [table[f"rho{j}"] for j in range(1, n + 1)]
     template = _template(n, p, rho)
-    engine = ExactEngine(template.exact_mdp())
+    engine = backends.create("exact", template.exact_mdp())
     base = engine.base_reward()
     prior = engine.prior_policy()
     simplex = _on_simplex(n, p)

@@ -38,7 +38,7 @@ from typing import Any
 
 import sympy
 
-from coherence.reference.exact import ExactEngine
+from coherence import backends
 from coherence.reference.recurrences import Boltzmann
 from coherence.theory import _core
 from coherence.theory._core import Entry, Group, Point, Sym, Template, identical
@@ -167,7 +167,7 @@ def _group(finishes: bool, log: Callable[[str], None] | None) -> Group:
     name = "symbolic" if finishes else "instance"
     done = _core.timed(f"{FAMILY}/{name}: symbolic derivation", log)
     tpl = template(*leaves)
-    engine = ExactEngine(tpl.exact_mdp())
+    engine = backends.create("exact", tpl.exact_mdp())
     prior = engine.prior_policy()
     base = engine.base_reward()
     T_alpha = engine.condition(

@@ -37,8 +37,8 @@ from typing import Any
 
 import sympy
 
+from coherence import backends
 from coherence.reference import operators as ops
-from coherence.reference.exact import ExactEngine
 from coherence.theory import _core
 from coherence.theory._core import Entry, Group, Point, Sym, Template, identical
 
@@ -180,7 +180,7 @@ def _group(two_step: bool, log: Callable[[str], None] | None) -> Group:
     syms = _symbols(two_step)
     tpl = _template(two_step, {s.name: s.symbol for s in syms})
     done = _core.timed(f"{FAMILY}/{name}: symbolic derivation", log)
-    engine = ExactEngine(tpl.exact_mdp())
+    engine = backends.create("exact", tpl.exact_mdp())
     G1 = ops.retrain(engine, 1)
     G2 = ops.retrain(engine, 2)
     T2 = ops.temperature(engine, 2)

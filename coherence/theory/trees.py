@@ -53,8 +53,8 @@ from typing import Any
 
 import sympy
 
+from coherence import backends
 from coherence.reference import operators as ops
-from coherence.reference.exact import ExactEngine
 from coherence.theory import _core
 from coherence.theory._core import Entry, Group, Point, Sym, Template, identical
 
@@ -204,7 +204,7 @@ def _group(
     tpl, syms = _build(shape, depth)
     syms.append(Sym("alpha", "inverse temperature of T_alpha"))
     done = _core.timed(f"{FAMILY}/{name}: identities", log)
-    engine = ExactEngine(tpl.exact_mdp())
+    engine = backends.create("exact", tpl.exact_mdp())
     prior = engine.prior_policy()
     T_sym = engine.condition(
         prior,

@@ -1,0 +1,164 @@
+"""``coherence conformance check`` for real implementations: partial answers,
+selections, machine-readable reports and useful failure details."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from coherence.cli import main
+from coherence.reference.case import load_results
+
+PUBLIC = Path(__file__).resolve().parents[1] / "coherence" / "cases" / "public"
+RACE = str(PUBLIC / "mountain-race.json")
+STORM = str(PUBLIC / "stochastic-counterexample.json")
+
+
+def _run(tmp: Path, *cases: str) -> Path:
+    out = tmp / "results"
+    assert main(["conformance", "run", *cases, "--out", str(out)]) == 0
+    return out
+
+
+def _edit(path: Path, change: dict[str, object] | None = None, drop: str = "") -> None:
+    data = json.loads(path.read_text())
+    if drop:
+        del data["answers"][drop]
+    if change:
+        data["answers"].update(change)
+    path.write_text(json.dumps(data))
+
+
+def test_allow_missing_accepts_a_partial_implementation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _run(tmp_path, RACE)
+    _edit(out / "mountain-race.json", drop="T1")
+    assert main(["conformance", "check", RACE, "--results", str(out)]) == 1
+    capsys.readouterr()
+    assert (
+        main(["conformance", "check", RACE, "--results", str(out), "--allow-missing"])
+        == 0
+    )
+    assert "1 missing (missing allowed)" in capsys.readouterr().out
+
+
+def test_only_and_quantities_select_queries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _run(tmp_path, RACE)
+    _edit(out / "mountain-race.json", drop="T1")
+    # the missing T answer is outside the selection
+    args = ["conformance", "check", RACE, "--results", str(out)]
+    assert main([*args, "--only", "G,B"]) == 0
+    text = capsys.readouterr().out
+    assert "mountain-race/T1" not in text and "mountain-race/G1" in text
+    assert main([*args, "--quantities", "J_prob,kappa"]) == 0
+    text = capsys.readouterr().out
+    assert "Jprob_G1" in text and "mountain-race/G1 " not in text
+    assert main([*args, "--only", "Q"]) == 2
+    assert "--only: unknown only Q" in capsys.readouterr().err
+
+
+def test_failing_points_are_counted_and_labelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _run(tmp_path, RACE)
+    path = out / "mountain-race.json"
+    data = json.loads(path.read_text())
+    g1 = data["answers"]["G1"]
+    g1["0"]["root"]["up"], g1["0"]["root"]["down"] = "1/3", "2/3"
+    g1["1"]["ridge"]["up"] = "1/7"
+    path.write_text(json.dumps(data))
+    assert main(["conformance", "check", RACE, "--results", str(out)]) == 1
+    text = capsys.readouterr().out
+    line = next(ln for ln in text.splitlines() if "mountain-race/G1 " in ln)
+    assert "3 point(s) differ" in line
+    assert "t=0 s=root a=" in text and "t=1 s=ridge a=up: got 1/7 (~0.142857)" in text
+
+
+def test_json_and_junit_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _run(tmp_path, RACE, STORM)
+    _edit(out / "mountain-race.json", change={"Jprob_G1": "1/2"})
+    args = ["conformance", "check", RACE, STORM, "--results", str(out)]
+    capsys.readouterr()
+    assert main([*args, "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["counts"]["fail"] == 1
+    bad = [c for c in report["checks"] if c["status"] == "fail"]
+    assert [c["query"] for c in bad] == ["Jprob_G1"] and bad[0]["failing_points"] == 1
+    assert main([*args, "--format", "junit"]) == 1
+    suite = ET.fromstring(capsys.readouterr().out)
+    assert suite.get("failures") == "1"
+    assert int(suite.get("tests") or 0) == len(report["checks"])
+
+
+def test_a_missing_results_file_says_where_it_looked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _run(tmp_path, RACE)
+    assert main(["conformance", "check", RACE, STORM, "--results", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "no results file: looked for" in text
+    assert str(out / "stochastic-counterexample.json") in text
+
+
+def test_a_decimal_string_for_an_exact_query_gets_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _run(tmp_path, STORM)
+    path = out / "stochastic-counterexample.json"
+    data = json.loads(path.read_text())
+    data["answers"]["G1"]["0"]["root"]["a1"] = "0.45454545454545453"  # 5/11 in float
+    path.write_text(json.dumps(data))
+    assert main(["conformance", "check", STORM, "--results", str(out)]) == 1
+    assert (
+        "hint: a decimal string is read as an exact decimal" in capsys.readouterr().out
+    )
+
+
+def test_a_results_file_of_another_case_fails_that_case_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _run(tmp_path, RACE, STORM)
+    shutil.copyfile(out / "mountain-race.json", out / "stochastic-counterexample.json")
+    assert main(["conformance", "check", RACE, STORM, "--results", str(out)]) == 1
+    text = capsys.readouterr().out
+    race = [
+        ln for ln in text.splitlines() if ln.split()[1].startswith("mountain-race/")
+    ]
+    storm = [ln for ln in text.splitlines() if "stochastic-counterexample/" in ln]
+    assert race and all(ln.startswith("PASS") for ln in race)
+    assert storm and all(ln.startswith("FAIL") and "answer case" in ln for ln in storm)
+    assert load_results(out / "mountain-race.json").case == "mountain-race"
+
+
+def test_an_unavailable_device_is_one_error_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    out = tmp_path / "r"
+    code = main(
+        [
+            "conformance",
+            "run",
+            RACE,
+            STORM,
+            "--out",
+            str(out),
+            "--backend",
+            "torch:cuda",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("CUDA is not available") == 1
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
