@@ -3,6 +3,11 @@
 CASE_FORMAT.md "Numbers": a rational or decimal string is read exactly ("0.1" is
 1/10), a JSON number is read as the exact binary value of the float, and "inf" /
 "-inf" stand for infinities where a quantity may be infinite.
+
+Number strings are bounded before any expansion (docs/case-format.md, "Limits"):
+at most :data:`MAX_NUMBER_DIGITS` digits and a decimal exponent of magnitude at
+most :data:`MAX_DECIMAL_EXPONENT`, so that a few bytes such as ``"1e-99999999"``
+cannot demand unbounded work.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Protocol
 import gmpy2
 
 __all__ = [
+    "MAX_DECIMAL_EXPONENT",
+    "MAX_NUMBER_DIGITS",
     "RationalLike",
     "format_rational",
     "log_rational",
@@ -23,26 +30,105 @@ __all__ = [
     "to_float",
 ]
 
-_RATIONAL = re.compile(r"^\s*[+-]?\d+\s*/\s*\d+\s*$")
-_DECIMAL = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+#: Largest magnitude of the exponent of a decimal string ("1e-4000" is read).
+MAX_DECIMAL_EXPONENT = 4000
+#: Most digits in one number string (numerator and denominator together).
+MAX_NUMBER_DIGITS = 1_000_000
+# whitespace, sign, the slash, a decimal point, the exponent and its sign
+_MAX_NUMBER_CHARS = MAX_NUMBER_DIGITS + 64
+
+_RATIONAL = re.compile(r"\s*([+-]?[0-9]+)\s*/\s*([0-9]+)\s*", re.ASCII)
+_DECIMAL = re.compile(
+    r"\s*([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?)([0-9]+))?\s*", re.ASCII
+)
+
+# Parsed short strings (cases repeat "1/2", "1" ... many times).
+_CACHE: dict[str, Fraction] = {}
+_CACHE_SIZE = 4096
+_CACHE_KEY_LENGTH = 40
 
 
 class RationalLike(Protocol):
     """Anything with integer ``numerator`` / ``denominator`` (Fraction, gmpy2.mpq)."""
 
     @property
-    def numerator(self) -> object: ...
+    def numerator(self) -> object:
+        """The numerator."""
 
     @property
-    def denominator(self) -> object: ...
+    def denominator(self) -> object:
+        """The denominator."""
+
+
+def _digits(text: str) -> int:
+    """A string of ASCII digits as an int (gmpy2: no 4,300-digit limit)."""
+    return int(gmpy2.mpz(text))
+
+
+def _parse_string(value: str, field: str) -> Fraction:
+    if len(value) > _MAX_NUMBER_CHARS:
+        raise ValueError(
+            f"{field}: number string of {len(value)} characters exceeds the "
+            f"limit of {MAX_NUMBER_DIGITS} digits"
+        )
+    match = _RATIONAL.fullmatch(value)
+    if match:
+        num_text, den_text = match.groups()
+        if len(num_text.lstrip("+-")) + len(den_text) > MAX_NUMBER_DIGITS:
+            raise ValueError(
+                f"{field}: {value[:20]!r}... has more than {MAX_NUMBER_DIGITS} digits"
+            )
+        den = _digits(den_text)
+        if den == 0:
+            raise ValueError(f"{field}: zero denominator in {value!r}")
+        return Fraction(_digits(num_text), den)
+    match = _DECIMAL.fullmatch(value)
+    if match is None or not (match.group(2) or match.group(3)):
+        shown = value if len(value) <= 60 else value[:40] + "..."
+        raise ValueError(f"{field}: {shown!r} is not a rational or decimal number")
+    sign, whole, frac, exp_sign, exp_text = match.groups()
+    frac = frac or ""
+    if len(whole) + len(frac) > MAX_NUMBER_DIGITS:
+        raise ValueError(
+            f"{field}: {value[:20]!r}... has more than {MAX_NUMBER_DIGITS} digits"
+        )
+    exponent = 0
+    if exp_text is not None:
+        stripped = exp_text.lstrip("0")
+        if len(stripped) > len(str(MAX_DECIMAL_EXPONENT)) or (
+            stripped and int(stripped) > MAX_DECIMAL_EXPONENT
+        ):
+            shown = value if len(value) <= 60 else value[:40] + "..."
+            raise ValueError(
+                f"{field}: decimal exponent of {shown!r} exceeds the limit "
+                f"|exponent| <= {MAX_DECIMAL_EXPONENT}"
+            )
+        exponent = int(stripped or "0") * (-1 if exp_sign == "-" else 1)
+    mantissa = _digits(whole + frac or "0")
+    if sign == "-":
+        mantissa = -mantissa
+    shift = exponent - len(frac)
+    if shift >= 0:
+        return Fraction(mantissa * 10**shift)
+    return Fraction(mantissa, 10**-shift)
 
 
 def parse_rational(value: object, field: str) -> Fraction:
     """Read an exact rational from a case value, naming ``field`` on error.
 
     Accepts rational strings ("3/4"), decimal strings (read exactly), ints and
-    finite floats (their exact binary value). Rejects bools, NaN and infinities.
+    finite floats (their exact binary value). Rejects bools, NaN, infinities and
+    number strings beyond the limits of :data:`MAX_NUMBER_DIGITS` and
+    :data:`MAX_DECIMAL_EXPONENT` (checked before the number is expanded).
     """
+    if isinstance(value, str):
+        hit = _CACHE.get(value)
+        if hit is not None:
+            return hit
+        q = _parse_string(value, field)
+        if len(value) <= _CACHE_KEY_LENGTH and len(_CACHE) < _CACHE_SIZE:
+            _CACHE[value] = q
+        return q
     if isinstance(value, bool):
         raise ValueError(f"{field}: expected a number, got the boolean {value!r}")
     if isinstance(value, int):
@@ -55,16 +141,6 @@ def parse_rational(value: object, field: str) -> Fraction:
         return Fraction(value)
     if isinstance(value, Fraction):
         return value
-    if isinstance(value, str):
-        text = value.strip()
-        if _RATIONAL.match(text):
-            num, den = (int(gmpy2.mpz(part.strip())) for part in text.split("/"))
-            if den == 0:
-                raise ValueError(f"{field}: zero denominator in {value!r}")
-            return Fraction(num, den)
-        if _DECIMAL.match(text):
-            return Fraction(text)
-        raise ValueError(f"{field}: {value!r} is not a rational or decimal number")
     raise ValueError(
         f"{field}: expected a number or a numeric string, got {type(value).__name__}"
         f" {value!r}"
@@ -104,8 +180,12 @@ def log_rational(value: RationalLike) -> float:
 
 
 def to_float(value: RationalLike) -> float:
-    """Correctly rounded float of a rational (integer true division)."""
+    """Correctly rounded float of a rational (integer true division); a rational
+    beyond the float range rounds to +-inf, as IEEE 754 overflow does."""
     num = int(value.numerator)  # type: ignore[call-overload]
     den = int(value.denominator)  # type: ignore[call-overload]
-    out: float = num / den
+    try:
+        out: float = num / den
+    except OverflowError:
+        return math.inf if (num < 0) == (den < 0) else -math.inf
     return out

@@ -27,29 +27,41 @@ class QueryEngine(Protocol):
 
     name: str
 
-    def check_policy(self, policy: Any) -> Any: ...
+    def check_policy(self, policy: Any) -> Any:
+        """Validate an engine-native policy (shape, row sums); return it."""
 
-    def policy_table(self, policy: Any) -> Any: ...
+    def policy_table(self, policy: Any) -> Any:
+        """pi_t(a|s) as probabilities."""
 
-    def z_table(self, policy: Any) -> Any: ...
+    def z_table(self, policy: Any) -> Any:
+        """z_t(s, a) = P(O_{t:T} = 1 | s, a)."""
 
-    def w_table(self, policy: Any) -> Any: ...
+    def w_table(self, policy: Any) -> Any:
+        """w_t(s) = P(O_{t:T} = 1 | s), t = 0..T."""
 
-    def occupancy(self, policy: Any) -> Any: ...
+    def occupancy(self, policy: Any) -> Any:
+        """d_t(s) = P(s_t = s), t = 0..T."""
 
-    def j_prob(self, policy: Any) -> Any: ...
+    def j_prob(self, policy: Any) -> Any:
+        """J_prob = P(every O_t = 1)."""
 
-    def j_soft(self, policy: Any) -> Any: ...
+    def j_soft(self, policy: Any) -> Any:
+        """J_soft = log J_prob."""
 
-    def j_sum(self, policy: Any) -> Any: ...
+    def j_sum(self, policy: Any) -> Any:
+        """J_sum = E[sum_t r_t + r_T]."""
 
-    def j_count(self, policy: Any) -> Any: ...
+    def j_count(self, policy: Any) -> Any:
+        """J_count = E[sum_t rho_t + rho_T]."""
 
-    def causal_entropy(self, policy: Any) -> Any: ...
+    def causal_entropy(self, policy: Any) -> Any:
+        """Causal entropy in nats."""
 
-    def causal_kl(self, policy: Any, other: Any) -> Any: ...
+    def causal_kl(self, policy: Any, other: Any) -> Any:
+        """KL_c(policy || other)."""
 
-    def kappa(self, policy: Any, f: SoftQ) -> Any: ...
+    def kappa(self, policy: Any, f: SoftQ) -> Any:
+        """kappa_f(policy) = KL_c(policy || policy^{Q,f})."""
 
 
 @dataclass(frozen=True)

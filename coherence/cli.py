@@ -50,6 +50,7 @@ EXTRAS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every contributed subcommand."""
     parser = argparse.ArgumentParser(
         prog="coherence",
         description="Reference implementation of incoherence in goal-conditioned "

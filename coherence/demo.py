@@ -173,6 +173,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    """Add the demo subcommand."""
     parser = sub.add_parser("demo", help="the mountain-race story, in exact fractions")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_cmd_demo)

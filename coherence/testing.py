@@ -21,7 +21,9 @@ and the inputs:
 * :func:`assert_close` -- elementwise |got - want| <= max(abs, rel * |want|),
   inf equal to inf of the same sign, NaN never equal;
 * :func:`tolerance_for` -- the dtype- and horizon-scaled tolerance used by this
-  project's own float engines.
+  project's own float engines;
+* :func:`to_case` -- an MDP and queries as a conformance case, to keep a failing
+  example (``write_case(path, to_case(mdp, [...]))``).
 
 Example::
 
@@ -53,6 +55,7 @@ from coherence.reference.operators import PolicySpec
 from coherence.reference.quantities import QUANTITIES as QUANTITY_ROWS
 from coherence.reference.quantities import quantity as quantity_row
 from coherence.reference.recurrences import SoftQ
+from coherence.suite import to_case
 
 __all__ = [
     "QUANTITIES",
@@ -64,6 +67,7 @@ __all__ = [
     "mdp_batches",
     "mdps",
     "oracle",
+    "to_case",
     "tolerance_for",
 ]
 
@@ -273,6 +277,7 @@ class MDPBatch:
 
     @classmethod
     def stack(cls, mdps: Sequence[MDP]) -> MDPBatch:
+        """Stack B MDPs of one size into one batch."""
         items = tuple(mdps)
         if not items:
             raise ValueError("mdps: need at least one MDP")

@@ -1,5 +1,7 @@
-"""Where the public conformance cases live: ``../shared`` beside the checkout
-(as in CI). Tests that need them skip with a reason when they are absent."""
+"""Where the tests find the public conformance cases: the copy shipped in the
+package (``coherence/cases/public``), so nothing skips in a fresh clone. The
+contract's own copy beside the checkout (``../shared/cases``, as in CI) is used
+only to cross-check the shipped one (tests/test_suite.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CASES = SHARED / "cases"
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ROOT / "coherence" / "cases" / "public"
+SHARED_CASES = ROOT.parent / "shared" / "cases"
 
+#: Kept for the tests that mark themselves with it; the shipped cases are
+#: always present, so it never skips.
 needs_shared_cases = pytest.mark.skipif(
-    not CASES.is_dir(), reason="shared cases not beside the checkout"
+    not CASES.is_dir(), reason="the package's public cases are missing"
 )

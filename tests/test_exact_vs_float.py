@@ -1,7 +1,9 @@
 """The float64 engine agrees with the exact oracle on random small MDPs.
 
-Tolerance: relative 1e-12·T with an absolute floor of 1e-14; Boltzmann policies
-amplify rounding by 1/delta, so their tolerance is scaled by 1/delta.
+Tolerance: relative 1e-12·T with an absolute floor of 1e-14 (1e-12·T for the
+log-domain quantities); Boltzmann policies amplify rounding by 1/delta, so their
+tolerance is scaled by 1/delta. Every quantity row of
+:mod:`coherence.reference.quantities` is compared, through the query layer.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coherence._numbers import to_float
-from coherence.queries import compute_policy
+from coherence.queries import Evaluator, compute_policy, to_floats
 from coherence.reference.exact import ExactEngine
 from coherence.reference.model import MDP
 from coherence.reference.numpy_engine import NumpyEngine
 from coherence.reference.operators import PolicySpec
+from coherence.reference.quantities import QUANTITIES
 from coherence.reference.recurrences import Argmax, Boltzmann
+from coherence.testing import assert_close, describe_mdp
 from tests.exact_mdps import small_mdps
 
 SPECS = (
@@ -36,56 +40,45 @@ SPECS = (
 )
 
 
-def close(got: Any, want: Any, rtol: float, floor: float = 1e-14) -> bool:
-    g = np.asarray(got, dtype=np.float64)
-    w = np.asarray(want, dtype=np.float64)
-    both_inf = np.isinf(g) & np.isinf(w) & (np.sign(g) == np.sign(w))
-    with np.errstate(invalid="ignore"):
-        ok = both_inf | (np.abs(g - w) <= np.maximum(floor, rtol * np.abs(w)))
-    return bool(np.all(ok)) and not np.isnan(g).any()
-
-
-def as_float(table: Any) -> Any:
-    if isinstance(table, list):
-        return [as_float(x) for x in table]
-    return to_float(table)
-
-
 def rtol_for(spec: PolicySpec, T: int) -> float:
+    """1e-12 T, scaled by 1/delta for Boltzmann policies and by k + 1 where
+    folding compounds log-policies into the reward k times (tighter than the
+    1e-10 T the package states for its float engines)."""
     scale = 1.0
     if spec.f is not None and not isinstance(spec.f, Argmax):
         scale = float(1 / Fraction(spec.f.delta))
-    # literal and cumulative folding compound log-policies into the reward k times
     if spec.operator in ("F_literal", "H", "H_literal"):
         scale *= 1 + spec.k
     return 1e-12 * T * scale
 
 
+#: quantities compared in the log domain: absolute error scales with the logs
+LOG_DOMAIN = {"J_sum", "causal_entropy", "J_soft", "kappa", "causal_kl"}
+ONE = Boltzmann(Fraction(1))
+
+
 def check_mdp(mdp: MDP) -> None:
-    e, n = ExactEngine(mdp), NumpyEngine(mdp)
+    """Every quantity of the table, for every spec, through the query layer."""
+    exact, fast = Evaluator(mdp, "exact"), Evaluator(mdp, "numpy")
     T = mdp.horizon
     for spec in SPECS:
         rtol = rtol_for(spec, T)
-        pe, pn = compute_policy(e, spec), compute_policy(n, spec)
-        assert not np.isnan(pn).any()
-        assert close(np.exp(pn), as_float(pe), rtol), spec
-        ve, vn = e.values(pe), n.values(pn)
-        assert close(np.exp(vn.V), as_float(ve.w), rtol), spec
-        assert close(np.exp(vn.Q), as_float(ve.z), rtol), spec
-        assert close(n.occupancy(pn), as_float(e.occupancy(pe)), rtol), spec
-        assert close(n.j_prob(pn), to_float(e.j_prob(pe)), rtol), spec
-        assert close(n.j_count(pn), to_float(e.j_count(pe)), rtol), spec
-        # log-domain quantities: absolute error scales with the logs' magnitude
-        for name in ("j_sum", "causal_entropy", "j_soft"):
-            assert close(
-                getattr(n, name)(pn), getattr(e, name)(pe), rtol, floor=1e-12 * T
-            ), (spec, name)
-        assert close(
-            n.kappa(pn, Boltzmann(Fraction(1))),
-            e.kappa(pe, Boltzmann(Fraction(1))),
-            rtol,
-            floor=1e-12 * T,
-        ), spec
+        for name, row in QUANTITIES.items():
+            extra: dict[str, Any] = {}
+            if "f" in row.parameters:
+                extra["f"] = ONE
+            if "reference" in row.parameters:
+                extra["reference"] = PolicySpec("prior")
+            got = fast.value(name, spec, **extra)
+            assert not np.isnan(np.asarray(got, dtype=float)).any()
+            assert_close(
+                got,
+                to_floats(exact.value(name, spec, **extra)),
+                rel=rtol,
+                abs=1e-12 * T if name in LOG_DOMAIN else 1e-14,
+                name=f"{name} of {spec.label()}",
+                inputs=describe_mdp(mdp),
+            )
 
 
 @settings(max_examples=60)
@@ -121,7 +114,7 @@ def test_argmax_policies_agree_away_from_near_ties(mdp: MDP, i: int) -> None:
             return
         pi_e = e.soft_q_policy(e.values(pi_e), Argmax())
     pi_n = compute_policy(n, PolicySpec("B", i=i, f=Argmax()))
-    assert close(np.exp(pi_n), as_float(pi_e), 1e-12)
+    assert_close(np.exp(pi_n), to_floats(pi_e), rel=1e-12, abs=1e-14)
 
 
 def test_kappa_of_zero_support_is_infinite_in_both_engines() -> None:

@@ -25,6 +25,7 @@ from coherence.queries import compute_policy
 from coherence.reference.model import MDP
 from coherence.reference.numpy_engine import NumpyEngine
 from coherence.reference.operators import PolicySpec
+from coherence.reference.quantities import QUANTITIES
 from coherence.reference.recurrences import Argmax, Boltzmann
 from coherence.testing import (
     MDPBatch,
@@ -52,8 +53,6 @@ SPECS = [
     PolicySpec("maxent", alpha=Fraction(1)),
 ]
 FS = [Argmax(), Boltzmann(Fraction(1))]
-TABLES = ("policy", "z", "w", "occupancy")
-SCALARS = ("J_prob", "J_soft", "J_sum", "J_count", "causal_entropy")
 
 
 def iterations(spec: PolicySpec) -> int:
@@ -67,28 +66,27 @@ def uses_argmax(spec: PolicySpec, key: str) -> bool:
 
 
 def answers(engine: Any, spec: PolicySpec, b: int | None) -> dict[str, Any]:
-    """Every quantity of ``spec`` on a NumpyEngine (b None) or member b of a
-    TorchEngine batch, as float64 numpy."""
+    """Every quantity row of :mod:`coherence.reference.quantities` for ``spec``
+    on a NumpyEngine (b None) or member b of a TorchEngine batch, as float64
+    numpy (kappa once per f in FS; causal_kl against the prior)."""
     pol = compute_policy(engine, spec)
+    prior = compute_policy(engine, PolicySpec("prior"))
 
     def pick(x: Any) -> Any:
         if b is None:
             return np.asarray(x, dtype=np.float64)
         return x[b].detach().cpu().double().numpy()
 
-    out = {
-        "policy": pick(engine.policy_table(pol)),
-        "z": pick(engine.z_table(pol)),
-        "w": pick(engine.w_table(pol)),
-        "occupancy": pick(engine.occupancy(pol)),
-        "J_prob": pick(engine.j_prob(pol)),
-        "J_soft": pick(engine.j_soft(pol)),
-        "J_sum": pick(engine.j_sum(pol)),
-        "J_count": pick(engine.j_count(pol)),
-        "causal_entropy": pick(engine.causal_entropy(pol)),
-    }
-    for f in FS:
-        out[f"kappa[{f}]"] = pick(engine.kappa(pol, f))
+    out: dict[str, Any] = {}
+    for name, row in QUANTITIES.items():
+        method = getattr(engine, row.primitive)
+        if "f" in row.parameters:
+            for f in FS:
+                out[f"{name}[{f}]"] = pick(method(pol, f))
+        elif "reference" in row.parameters:
+            out[name] = pick(method(pol, prior))
+        else:
+            out[name] = pick(method(pol))
     return out
 
 
@@ -108,6 +106,7 @@ def compare_batch(batch: MDPBatch, dtype: torch.dtype, layout: str = "dense") ->
                 absolute = tol.abs
                 if dtype == torch.float32 and key.split("[")[0] in (
                     "kappa",
+                    "causal_kl",
                     "causal_entropy",
                     "J_sum",
                     "J_soft",
@@ -236,7 +235,9 @@ def test_relabelling_permutes_outputs(batch: MDPBatch, rnd: Any) -> None:
                     abs=1e-15,
                     name=f"{key} of {spec.label()} relabelled",
                 )
-            for key in (*SCALARS, "kappa[Argmax()]"):
+            scalars = [k for k, v in got.items() if np.ndim(v) == 0]
+            assert "kappa[Argmax()]" in scalars and "causal_kl" in scalars
+            for key in scalars:
                 assert_close(
                     got[key],
                     want[key],

@@ -359,30 +359,37 @@ class TorchMDP:
     # ------------------------------------------------------------ views
     @property
     def batch_size(self) -> int:
+        """B, the number of MDPs in the batch."""
         return int(self.log_success.shape[0])
 
     @property
     def horizon(self) -> int:
+        """T, the horizon."""
         return int(self.log_success.shape[1])
 
     @property
     def n_states(self) -> int:
+        """S, the number of states."""
         return int(self.log_success.shape[2])
 
     @property
     def n_actions(self) -> int:
+        """A, the number of actions."""
         return int(self.log_success.shape[3])
 
     @property
     def dtype(self) -> torch.dtype:
+        """The floating-point dtype of every tensor."""
         return self.log_success.dtype
 
     @property
     def device(self) -> torch.device:
+        """The device every tensor lives on."""
         return self.log_success.device
 
     @property
     def layout(self) -> Layout:
+        """dense or successors: how transitions are stored."""
         return "dense" if self.transitions is not None else "successors"
 
     def transition_bytes(self) -> int:
@@ -554,6 +561,7 @@ class TorchEngine:
         return self.mdp.log_prior.unsqueeze(1).expand(B, T, S, A)
 
     def base_reward(self) -> Reward:
+        """(r[b, t, s, a], r_T[b, s]) = log of the success probabilities."""
         return self.mdp.log_success, self.mdp.log_terminal_success
 
     def _alpha(self, alpha: Any) -> Tensor | float:

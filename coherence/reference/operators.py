@@ -45,19 +45,26 @@ Operator = Literal["prior", "G", "T", "F", "F_literal", "H", "H_literal", "B", "
 class Engine(Protocol[Pol, Rew, Val]):
     """Primitives every engine provides (policies, rewards, soft values)."""
 
-    def prior_policy(self) -> Pol: ...
+    def prior_policy(self) -> Pol:
+        """The prior p at every step."""
 
-    def base_reward(self) -> Rew: ...
+    def base_reward(self) -> Rew:
+        """The MDP's own reward (log rho, or rho in exact engines)."""
 
-    def scale_reward(self, reward: Rew, alpha: Any) -> Rew: ...
+    def scale_reward(self, reward: Rew, alpha: Any) -> Rew:
+        """alpha times the reward (rho^alpha), 0 * (-inf) = 0."""
 
-    def soft_values(self, policy: Pol, reward: Rew) -> Val: ...
+    def soft_values(self, policy: Pol, reward: Rew) -> Val:
+        """Soft values of the policy under the reward (SPEC §3 backward pass)."""
 
-    def condition(self, base: Pol, values: Val) -> Pol: ...
+    def condition(self, base: Pol, values: Val) -> Pol:
+        """cond(base, values): base reweighted by exp(Q - V) (SPEC §4)."""
 
-    def fold(self, reward: Rew, policy: Pol, *, literal: bool) -> Rew: ...
+    def fold(self, reward: Rew, policy: Pol, *, literal: bool) -> Rew:
+        """The folded reward of F_k / H_k (SPEC §4)."""
 
-    def soft_q_policy(self, values: Val, f: SoftQ) -> Pol: ...
+    def soft_q_policy(self, values: Val, f: SoftQ) -> Pol:
+        """The f-soft-Q policy of the values (SPEC §5)."""
 
 
 def _check_count(name: str, value: int) -> int:
@@ -161,6 +168,7 @@ class PolicySpec:
         return True
 
     def label(self) -> str:
+        """A short label such as G_3, T_1/2 or B_2[argmax]."""
         if self.operator in ("T", "maxent"):
             return f"{self.operator}_{self.alpha}"
         if self.operator == "B":
@@ -181,6 +189,7 @@ def f_is_rational(f: SoftQ | None) -> bool:
 
 
 def f_label(f: SoftQ | None) -> str:
+    """A short label of a soft-Q map: 'boltzmann DELTA' or 'argmax'."""
     if isinstance(f, Boltzmann):
         return f"boltzmann {f.delta}"
     return "argmax"
@@ -195,6 +204,7 @@ class PolicyCache(Generic[Pol]):
         self._store: dict[PolicySpec, Pol] = {}
 
     def get(self, spec: PolicySpec) -> Pol:
+        """The policy named by spec, computed once."""
         if spec in self._store:
             return self._store[spec]
         pi = self._compute(spec)

@@ -92,12 +92,15 @@ class RationalSystem(Generic[N]):
         self._make = make
 
     def const(self, q: Fraction) -> N:
+        """Embed an exact rational."""
         return self._make(q.numerator, q.denominator)
 
     def where_zero(self, x: N, if_zero: N, otherwise: Callable[[], N]) -> N:
+        """if_zero when x == 0 else otherwise() (exact comparison)."""
         return if_zero if x == 0 else otherwise()
 
     def power(self, x: N, exponent: Any) -> N:
+        """x ** exponent for an integer exponent, 0 ** 0 = 1."""
         e = Fraction(exponent)
         if e.denominator != 1:
             raise ValueError(f"exponent: exact arithmetic needs an integer, got {e}")
@@ -107,6 +110,7 @@ class RationalSystem(Generic[N]):
         return result
 
     def argmax_mask(self, xs: Sequence[N]) -> list[N]:
+        """1 for each maximiser of xs (exact comparison), else 0."""
         top = max(xs)  # type: ignore[type-var]
         one, zero = self._make(1, 1), self._make(0, 1)
         return [one if x == top else zero for x in xs]
@@ -152,14 +156,17 @@ class ExactMDP(Generic[N]):
 
     @property
     def horizon(self) -> int:
+        """T, the horizon."""
         return len(self.rho)
 
     @property
     def n_states(self) -> int:
+        """S, the number of states."""
         return len(self.successors)
 
     @property
     def n_actions(self) -> int:
+        """A, the number of actions."""
         return len(self.prior[0])
 
     def prior_policy(self) -> Table[N]:

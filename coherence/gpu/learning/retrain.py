@@ -151,6 +151,7 @@ class Deviation:
 
     @property
     def passed(self) -> bool:
+        """Whether every well-visited cell is within the bound."""
         return self.max_ratio <= 1.0
 
 

@@ -20,11 +20,12 @@ Axis vocabulary: batch (episodes) first, then t, s, a; transitions [s, a, s'].
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from coherence.gpu.engine import TorchMDP
 from coherence.reference.model import MDP
 
 __all__ = [
@@ -58,36 +59,56 @@ def make_generator(
 
 @dataclass(frozen=True)
 class Environment:
-    """The tables of ``mdp`` on ``device`` (float64): ``transition`` [s, a, s'],
-    ``success`` rho_t(s, a) [t, s, a], ``terminal_success`` rho_T [s], ``initial``
-    mu [s], ``prior`` p(a|s) [s, a]. Only samples of it reach the learners."""
+    """The sampling view of one MDP: the torch engine's own
+    :class:`~coherence.gpu.engine.TorchMDP` (a float64 dense batch of one) on
+    ``device``, with the tables the samplers read: ``transition`` [s, a, s'],
+    ``success`` rho_t(s, a) [t, s, a], ``terminal_success`` rho_T [s],
+    ``initial`` mu [s], ``prior`` p(a|s) [s, a]. Only samples of it reach the
+    learners."""
 
     mdp: MDP
-    device: torch.device
-    transition: Tensor
-    success: Tensor
-    terminal_success: Tensor
-    initial: Tensor
-    prior: Tensor
+    model: TorchMDP
 
     @classmethod
     def from_mdp(
         cls, mdp: MDP, device: torch.device | str | None = None
     ) -> Environment:
+        """The float environment of a validated MDP on ``device`` (default:
+        cuda when available, else cpu)."""
         dev = torch.device(device) if device is not None else default_device()
+        model = TorchMDP.from_mdps(mdp, layout="dense", dtype=torch.float64, device=dev)
+        return cls(mdp=mdp, model=model)
 
-        def tensor(x: object) -> Tensor:
-            return torch.tensor(np.array(x, dtype=np.float64), device=dev)
+    @property
+    def device(self) -> torch.device:
+        """The device every table lives on."""
+        return self.model.device
 
-        return cls(
-            mdp=mdp,
-            device=dev,
-            transition=tensor(mdp.transition_array),
-            success=tensor(np.exp(mdp.log_success)),
-            terminal_success=tensor(np.exp(mdp.log_terminal_success)),
-            initial=tensor(mdp.initial_array),
-            prior=tensor(mdp.prior_array),
-        )
+    @cached_property
+    def transition(self) -> Tensor:
+        """P(s'|s, a), shape (S, A, S')."""
+        assert self.model.transitions is not None  # dense by construction
+        return self.model.transitions[0]
+
+    @cached_property
+    def success(self) -> Tensor:
+        """rho_t(s, a), shape (T, S, A)."""
+        return torch.exp(self.model.log_success[0])
+
+    @cached_property
+    def terminal_success(self) -> Tensor:
+        """rho_T(s), shape (S,)."""
+        return torch.exp(self.model.log_terminal_success[0])
+
+    @cached_property
+    def initial(self) -> Tensor:
+        """mu(s), shape (S,)."""
+        return self.model.initial[0]
+
+    @cached_property
+    def prior(self) -> Tensor:
+        """p(a|s), shape (S, A)."""
+        return torch.exp(self.model.log_prior[0])
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -138,6 +159,7 @@ class Episodes:
 
     @property
     def n_episodes(self) -> int:
+        """The number of episodes sampled."""
         return int(self.actions.shape[0])
 
     @property
