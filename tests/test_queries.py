@@ -8,10 +8,12 @@ from fractions import Fraction as Fr
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from coherence.examples import mountain_race, stochastic_counterexample
 from coherence.queries import AUTO, Evaluator, answer_query, compute_policy, run_case
 from coherence.reference.case import Case, CaseError, Query
+from coherence.reference.model import MDP
 from coherence.reference.operators import PolicySpec
 from coherence.reference.quantities import (
     EXACT_QUANTITIES,
@@ -20,6 +22,7 @@ from coherence.reference.quantities import (
     quantity,
 )
 from coherence.reference.recurrences import Argmax, Boltzmann
+from coherence.testing import mdps
 
 ONE = Boltzmann(Fr(1))
 
@@ -160,3 +163,21 @@ def test_every_quantity_row_is_answered_by_every_engine() -> None:
                 backend,
                 name,
             )
+
+
+def test_a_plain_integer_alpha_is_rational() -> None:
+    spec = PolicySpec("T", alpha=2)
+    assert spec.is_rational and spec == PolicySpec("T", alpha=Fr(2))
+    assert Evaluator(mountain_race(), "exact").value("J_prob", spec) > 0
+
+
+@settings(max_examples=40)
+@given(mdps(max_states=4, max_actions=3, max_horizon=3))
+def test_kl_quantities_are_never_negative(mdp: MDP) -> None:
+    """KL_c >= 0: float rounding must not print a negative kappa (a -1e-17
+    was seen before the clamp)."""
+    ev = Evaluator(mdp, "numpy")
+    for spec in (PolicySpec("G", k=2), PolicySpec("B", i=2, f=ONE)):
+        assert ev.value("kappa", spec, f=ONE) >= 0.0
+        assert ev.value("kappa", spec, f=Argmax()) >= 0.0
+        assert ev.value("causal_kl", spec, reference=PolicySpec("G", k=3)) >= 0.0

@@ -39,3 +39,17 @@ def test_readme_property_test_catches_a_wrong_implementation() -> None:
     ] = wrong
     with pytest.raises(AssertionError):
         ns["test_goal_conditioning_matches_the_oracle"]()
+
+
+def test_readme_api_example_prints_what_it_says(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The Python API example runs; its first printed value is the one its
+    comment states (G_2(up | root) = 8/17 on the mountain race, SPEC §6)."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    match = re.search(r"<!-- example: api -->\s*```python\n(.*?)```", text, re.S)
+    assert match, "README lost its API example"
+    exec(compile(match.group(1), "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "8/17"
+    assert float(lines[1]) > 0 and 0 < float(lines[2]) < 1

@@ -188,7 +188,8 @@ class ExactEngine:
                     terms.append(
                         to_float(d[t][s] * pa) * (log_rational(pa) - log_rational(qa))
                     )
-        return math.fsum(terms) + 0.0
+        # KL >= 0; a float sum of the exact terms may round a hair below 0
+        return max(0.0, math.fsum(terms))
 
     def kappa(self, policy: Table, f: SoftQ) -> float:
         """kappa_f(pi) = KL_c(pi || pi^{Q,f})."""

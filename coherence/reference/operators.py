@@ -144,6 +144,9 @@ class PolicySpec:
     f: SoftQ | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.alpha, int) and not isinstance(self.alpha, bool):
+            # a plain integer alpha is the rational it names (T_2 is exact)
+            object.__setattr__(self, "alpha", Fraction(self.alpha))
         if self.operator not in OPERATORS:
             raise ValueError(
                 f"operator: unknown operator {self.operator!r}; expected "
