@@ -254,6 +254,7 @@ def check_case(
     strict: bool = False,
     operators: set[str] | None = None,
     quantities: set[str] | None = None,
+    dtype: str | None = None,
 ) -> list[Check]:
     """Compare results with expected answers (or the oracle's answers).
 
@@ -261,6 +262,8 @@ def check_case(
         case: the case.
         results: the implementation's results (None: every query is missing).
         tolerance: a looser floor for every float comparison.
+        dtype: also allow each query the stated tolerance of a float engine of
+            this dtype (:func:`coherence.reference.tolerances.query_tolerance`).
         strict: fail a float answer to an exact query.
         operators, quantities: check only queries of these operators/quantities.
     Returns:
@@ -272,13 +275,12 @@ def check_case(
         if not _selected(query, operators, quantities):
             continue
         base = case.tolerance_for(query)
-        tol = (
-            base
-            if tolerance is None
-            else Tolerance(
-                rel=max(base.rel, tolerance.rel), abs=max(base.abs, tolerance.abs)
-            )
-        )
+        tol = base
+        for extra in (tolerance, _engine_tolerance(dtype, case, query)):
+            if extra is not None:
+                tol = Tolerance(
+                    rel=max(tol.rel, extra.rel), abs=max(tol.abs, extra.abs)
+                )
         label = query.policy.label()
         if query.id in case.expected:
             want, source = case.expected[query.id], "expected"
@@ -301,6 +303,14 @@ def check_case(
             )
         )
     return checks
+
+
+def _engine_tolerance(dtype: str | None, case: Case, query: Query) -> Tolerance | None:
+    if dtype is None:
+        return None
+    from coherence.reference.tolerances import query_tolerance
+
+    return query_tolerance(dtype, case.mdp.horizon, query)
 
 
 # ---------------------------------------------------------------------- CLI
@@ -368,6 +378,7 @@ def _case_checks(
         strict=args.strict,
         operators=operators,
         quantities=quantities,
+        dtype=args.dtype,
     )
     if problem and results is None and path.exists():
         # a results file that names another case fails this case only
@@ -395,6 +406,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         notes.append(
             f"note: tolerance loosened on the command line to at least "
             f"rel={tolerance.rel:g}, abs={tolerance.abs:g}"
+        )
+    if args.dtype is not None:
+        notes.append(
+            f"note: each float comparison also allows the stated {args.dtype} engine "
+            "tolerance (docs/performance.md; coherence.reference.tolerances)"
         )
     cases = _load_cases(args.cases)
     rows: list[Check] = []
@@ -490,6 +506,13 @@ def register(sub: Any) -> None:
         type=float,
         default=None,
         help="looser absolute tolerance for a float engine",
+    )
+    check.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default=None,
+        help="allow each query the stated tolerance of a float engine of this "
+        "dtype (scaled by horizon and operator iterations)",
     )
     check.add_argument(
         "--allow-missing",

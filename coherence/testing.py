@@ -55,6 +55,7 @@ from coherence.reference.operators import PolicySpec
 from coherence.reference.quantities import QUANTITIES as QUANTITY_ROWS
 from coherence.reference.quantities import quantity as quantity_row
 from coherence.reference.recurrences import SoftQ
+from coherence.reference.tolerances import tolerance_for
 from coherence.suite import to_case
 
 __all__ = [
@@ -77,31 +78,6 @@ QUANTITIES = tuple(QUANTITY_ROWS)
 _LOGIT = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False)
 _LOG_SUCCESS = st.floats(-4.0, 0.0, allow_nan=False, allow_infinity=False)
 _MAX_REPORTED = 20
-
-
-def tolerance_for(dtype: Any, horizon: int, *, iterations: int = 1) -> Tolerance:
-    """The tolerance this project holds its float engines to against the oracle.
-
-    float64: rel 1e-10 * T, abs 1e-13 (issue 5; about 4.5e5 * eps64 * T).
-    float32: rel 2e-6 * T * max(1, iterations), abs 1e-7 (about 17 * eps32 per
-    step and operator iteration: each backward step rounds Q, whose magnitude is
-    a few nats, to float32, and each conditioning carries that error into the
-    next policy). ``iterations`` is the operator's k or i.
-    """
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValueError(f"horizon: expected an integer >= 1, got {horizon!r}")
-    if (
-        isinstance(iterations, bool)
-        or not isinstance(iterations, int)
-        or iterations < 0
-    ):
-        raise ValueError(f"iterations: expected an integer >= 0, got {iterations!r}")
-    name = str(dtype).removeprefix("torch.")
-    if name in ("float64", "double", "<class 'numpy.float64'>"):
-        return Tolerance(rel=1e-10 * horizon, abs=1e-13)
-    if name in ("float32", "float", "<class 'numpy.float32'>"):
-        return Tolerance(rel=2e-6 * horizon * max(1, iterations), abs=1e-7)
-    raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
 
 
 # ------------------------------------------------------------------ strategies

@@ -162,3 +162,20 @@ def test_an_unavailable_device_is_one_error_and_writes_nothing(
     assert code == 2 and err.count("CUDA is not available") == 1
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_dtype_allows_the_stated_float32_bound_and_no_more(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kappa of G_1 on the mountain race (T = 2, k = 1): the float32 bound is
+    abs 1e-6 * T * k = 2e-6; an error of 1e-6 passes, 1e-4 fails."""
+    out = _run(tmp_path, RACE)
+    path = out / "mountain-race.json"
+    want = json.loads(path.read_text())["answers"]["kappa_naive"]
+    args = ["conformance", "check", RACE, "--results", str(out)]
+    _edit(path, change={"kappa_naive": want + 1e-6})
+    assert main(args) == 1
+    assert main([*args, "--dtype", "float32"]) == 0
+    _edit(path, change={"kappa_naive": want + 1e-4})
+    assert main([*args, "--dtype", "float32"]) == 1
+    assert "engine tolerance" in capsys.readouterr().out

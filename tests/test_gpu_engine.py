@@ -27,6 +27,7 @@ from coherence.reference.numpy_engine import NumpyEngine
 from coherence.reference.operators import PolicySpec
 from coherence.reference.quantities import QUANTITIES
 from coherence.reference.recurrences import Argmax, Boltzmann
+from coherence.reference.tolerances import LOG_DOMAIN, iterations_of
 from coherence.testing import (
     MDPBatch,
     assert_close,
@@ -53,11 +54,6 @@ SPECS = [
     PolicySpec("maxent", alpha=Fraction(1)),
 ]
 FS = [Argmax(), Boltzmann(Fraction(1))]
-
-
-def iterations(spec: PolicySpec) -> int:
-    """Operator iterations behind a spec (k, i; 2 for T and maxent)."""
-    return max(1, spec.k, spec.i, 2 if spec.operator in ("T", "maxent") else 0)
 
 
 def uses_argmax(spec: PolicySpec, key: str) -> bool:
@@ -96,7 +92,7 @@ def compare_batch(batch: MDPBatch, dtype: torch.dtype, layout: str = "dense") ->
     for b, mdp in enumerate(batch.mdps):
         ref = NumpyEngine(mdp)
         for spec in SPECS:
-            tol = tolerance_for(dtype, mdp.horizon, iterations=iterations(spec))
+            tol = tolerance_for(dtype, mdp.horizon, iterations=iterations_of(spec))
             got, want = answers(eng, spec, b), answers(ref, spec, None)
             for key, value in got.items():
                 if dtype == torch.float32 and uses_argmax(spec, key):
@@ -104,14 +100,8 @@ def compare_batch(batch: MDPBatch, dtype: torch.dtype, layout: str = "dense") ->
                     # may differ legitimately, so argmax is compared in float64 only.
                     continue
                 absolute = tol.abs
-                if dtype == torch.float32 and key.split("[")[0] in (
-                    "kappa",
-                    "causal_kl",
-                    "causal_entropy",
-                    "J_sum",
-                    "J_soft",
-                ):
-                    absolute = max(absolute, 1e-6 * mdp.horizon * iterations(spec))
+                if dtype == torch.float32 and key.split("[")[0] in LOG_DOMAIN:
+                    absolute = max(absolute, 1e-6 * mdp.horizon * iterations_of(spec))
                 assert_close(
                     value,
                     want[key],
