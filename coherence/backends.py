@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from coherence._extras import EXTRAS, missing_extra
 from coherence.reference.model import MDP
 from coherence.reference.recurrences import SoftQ
 
@@ -88,6 +89,8 @@ def _lazy(module: str, attr: str) -> Callable[[MDP, tuple[str, ...]], QueryEngin
         try:
             loaded = importlib.import_module(module)
         except ImportError as exc:
+            if exc.name and exc.name.split(".")[0] in EXTRAS:
+                raise ValueError(f"backend: {missing_extra(exc.name)}") from None
             raise ValueError(f"backend: {module} is unavailable ({exc})") from None
         make: Callable[[MDP, tuple[str, ...]], QueryEngine] = getattr(loaded, attr)
         return make(mdp, options)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from coherence import __version__
+from coherence._extras import EXTRAS, missing_extra
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
@@ -30,23 +31,6 @@ COMMAND_MODULES = (
     "coherence.envs.commands",
     "coherence.experiments.commands",
 )
-
-#: The extra that brings each optional top-level module (pyproject.toml).
-EXTRAS = {
-    "torch": "torch",
-    "sympy": "theory",
-    "z3": "proofs",
-    "cvxpy": "proofs",
-    "clarabel": "proofs",
-    "flint": "certified",
-    "gymnasium": "envs",
-    "minigrid": "envs",
-    "matplotlib": "experiments",
-    "pyarrow": "experiments",
-    "dask": "experiments",
-    "distributed": "experiments",
-    "hypothesis": "testing",
-}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,12 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         top = (exc.name or "").split(".")[0]
         if top not in EXTRAS:
             raise
-        extra = EXTRAS[top]
-        print(
-            f"coherence: error: this command needs {top!r}: install the [{extra}] "
-            f"extra (pip install 'coherence[{extra}]')",
-            file=sys.stderr,
-        )
+        print(f"coherence: error: this command {missing_extra(top)}", file=sys.stderr)
         return 2
     except (ValueError, OSError) as exc:
         print(f"coherence: error: {_one_line(exc)}", file=sys.stderr)
