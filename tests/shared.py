@@ -5,6 +5,7 @@ only to cross-check the shipped one (tests/test_suite.py)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,10 @@ SHARED_CASES = ROOT.parent / "shared" / "cases"
 needs_shared_cases = pytest.mark.skipif(
     not CASES.is_dir(), reason="the package's public cases are missing"
 )
+
+
+def examples(default: int, full: int) -> int:
+    """Example count of a heavy property test: ``default`` in the default test
+    run, ``full`` in CI's slow pass, which reruns the tests marked
+    ``properties`` with ``COHERENCE_FULL_PROPERTIES=1``."""
+    return full if os.environ.get("COHERENCE_FULL_PROPERTIES") else default

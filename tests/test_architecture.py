@@ -117,6 +117,7 @@ def test_cycle_finder_finds_a_planted_cycle() -> None:
     assert _cycles(graph) == [["a", "b", "c"]]
 
 
+@pytest.mark.slow
 def test_every_module_imports_on_its_own() -> None:
     """Each module imported in a fresh interpreter state (the package's
     modules dropped from sys.modules before each import)."""

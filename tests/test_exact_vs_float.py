@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ from coherence.reference.quantities import QUANTITIES
 from coherence.reference.recurrences import Argmax, Boltzmann
 from coherence.testing import assert_close, describe_mdp
 from tests.exact_mdps import small_mdps
+from tests.shared import examples
 
 SPECS = (
     [PolicySpec("G", k=k) for k in range(4)]
@@ -81,19 +83,22 @@ def check_mdp(mdp: MDP) -> None:
             )
 
 
-@settings(max_examples=60)
+@pytest.mark.properties
+@settings(max_examples=examples(15, 60))
 @given(small_mdps())
 def test_float64_engine_matches_exact_oracle(mdp: MDP) -> None:
     check_mdp(mdp)
 
 
-@settings(max_examples=25)
+@pytest.mark.properties
+@settings(max_examples=examples(8, 25))
 @given(small_mdps(deterministic=True, uniform_prior=False))
 def test_float64_matches_exact_deterministic_nonuniform(mdp: MDP) -> None:
     check_mdp(mdp)
 
 
-@settings(max_examples=40)
+@pytest.mark.properties
+@settings(max_examples=examples(15, 40))
 @given(small_mdps(), st.integers(1, 3))
 def test_argmax_policies_agree_away_from_near_ties(mdp: MDP, i: int) -> None:
     """Exact ties are ties in float; skip draws whose top two z differ by less

@@ -25,6 +25,7 @@ def test_readme_property_test_passes() -> None:
     example()["test_goal_conditioning_matches_the_oracle"]()
 
 
+@pytest.mark.slow
 def test_readme_property_test_catches_a_wrong_implementation() -> None:
     ns = example()
     right = ns["my_goal_conditioned_policy"]
