@@ -24,6 +24,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from coherence import backends
+from coherence._io import ensure_directory
 from coherence._numbers import format_rational
 from coherence.queries import AUTO, Evaluator, run_case
 from coherence.queries import is_exact_leaf as _is_exact
@@ -201,8 +202,11 @@ def _judge(
     want: Answer,
     tol: Tolerance,
     strict: bool,
+    enclosure: Any = None,
 ) -> tuple[str, str, int, tuple[str, ...]]:
-    """(status, detail, failing points, first points) of one query."""
+    """(status, detail, failing points, first points) of one query; with an
+    ``enclosure`` of ``want`` (certified), a float answer passes when it lies
+    within the tolerance of the enclosure, and the detail says so."""
     if results is None or query.id not in results.answers:
         return "missing", "", 0, ()
     raw = results.answers[query.id]
@@ -214,6 +218,10 @@ def _judge(
     found = mismatches(
         got, want, tol, strict=strict and query.is_exact, letters=row.index_letters
     )
+    if enclosure is not None:
+        found = _outside_enclosure(found, enclosure, tol, row.index_letters)
+        if not found:
+            return "pass", "within tolerance of the certified enclosure", 0, ()
     if not found:
         return "pass", "", 0, ()
     points = tuple(
@@ -270,6 +278,7 @@ def check_case(
         One :class:`Check` per selected query.
     """
     evaluator: Evaluator | None = None
+    evaluators: dict[str, Evaluator] = {}
     checks: list[Check] = []
     for query in case.queries:
         if not _selected(query, operators, quantities):
@@ -282,13 +291,21 @@ def check_case(
                     rel=max(tol.rel, extra.rel), abs=max(tol.abs, extra.abs)
                 )
         label = query.policy.label()
+        enclosure = None
+        certified = None
+        if query.id not in case.expected and not query.is_exact:
+            certified = _oracle_enclosure(evaluators, case, query)
         if query.id in case.expected:
             want, source = case.expected[query.id], "expected"
+        elif certified is not None:
+            (want, enclosure), source = certified, "certified"
         else:
             if evaluator is None:
                 evaluator = Evaluator(case.mdp)
             want, source = evaluator.answer(query), "oracle"
-        status, detail, failing, points = _judge(query, results, want, tol, strict)
+        status, detail, failing, points = _judge(
+            query, results, want, tol, strict, enclosure
+        )
         checks.append(
             Check(
                 case.name,
@@ -313,6 +330,75 @@ def _engine_tolerance(dtype: str | None, case: Case, query: Query) -> Tolerance 
     return query_tolerance(dtype, case.mdp.horizon, query)
 
 
+# ---------------------------------------------------------------- enclosures
+def _named_like(answer: Answer, raw: Any) -> Any:
+    """``raw`` (nested lists in index order) keyed like ``answer``."""
+    if isinstance(answer, Mapping):
+        return {k: _named_like(v, raw[i]) for i, (k, v) in enumerate(answer.items())}
+    return raw
+
+
+def _enclosures(
+    case: Case, backend: str, answers: Mapping[str, Answer]
+) -> dict[str, Any]:
+    """The certified enclosure of each answered query, keyed like its answer."""
+    from coherence.reference.certified import certified_value, enclosure_of
+
+    evaluator = Evaluator(case.mdp, backend)
+    out: dict[str, Any] = {}
+    for q in case.queries:
+        if q.id in answers:
+            raw = certified_value(
+                evaluator, q.quantity, q.policy, f=q.f, reference=q.reference
+            )
+            out[q.id] = _named_like(answers[q.id], enclosure_of(raw))
+    return out
+
+
+def _oracle_enclosure(
+    evaluators: dict[str, Evaluator], case: Case, query: Query
+) -> tuple[Answer, Any] | None:
+    """(midpoints, enclosures) of a float query from the certified backend, or
+    None where it is unavailable or cannot decide (the default oracle then
+    answers)."""
+    try:
+        from coherence.reference.certified import certified_value, enclosure_of
+    except ImportError:
+        return None
+    if "certified" not in evaluators:
+        evaluators["certified"] = Evaluator(case.mdp, "certified")
+    evaluator = evaluators["certified"]
+    try:
+        want = evaluator.answer(query)
+        raw = certified_value(
+            evaluator,
+            query.quantity,
+            query.policy,
+            f=query.f,
+            reference=query.reference,
+        )
+    except ValueError:
+        return None
+    return want, _named_like(want, enclosure_of(raw))
+
+
+def _outside_enclosure(
+    found: list[Mismatch], enclosure: Any, tol: Tolerance, letters: Sequence[str]
+) -> list[Mismatch]:
+    """The mismatches whose answer lies farther than the tolerance from the
+    enclosure (an infinity must equal the exact infinity)."""
+    leaves = dict(_leaves(enclosure, letters))
+    kept = []
+    for m in found:
+        enc = leaves.get(m.path)
+        if enc is None or isinstance(enc, float) or not isinstance(m.got, float):
+            kept.append(m)
+            continue
+        if enc.distance(m.got) > max(tol.abs, tol.rel * abs(float(enc.mid))):
+            kept.append(m)
+    return kept
+
+
 # ---------------------------------------------------------------------- CLI
 def _load_cases(paths: Sequence[str]) -> list[Case]:
     return [load_case(p) for p in paths]
@@ -323,10 +409,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.backend != AUTO and cases:
         # an unavailable backend or device is one error, before anything is written
         backends.create(args.backend, cases[0].mdp)
+    out = ensure_directory(args.out)
     status = 0
+    certified = args.backend.split(":", 1)[0] == "certified"
     for case in cases:
         results, errors = run_case(case, args.backend)
-        path = results_path(args.out, case.name)
+        if certified:
+            results = Results(
+                case=results.case,
+                implementation=results.implementation,
+                answers=results.answers,
+                enclosures=_enclosures(case, args.backend, results.answers),
+            )
+        path = results_path(out, case.name)
         write_results(path, results)
         print(
             f"{case.name}: {len(results.answers)}/{len(case.queries)} answered "

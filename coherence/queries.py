@@ -29,6 +29,7 @@ import numpy as np
 from coherence import __version__, backends
 from coherence._numbers import to_float
 from coherence.reference.case import Answer, Case, Query, Results
+from coherence.reference.limits import check_exact_limits
 from coherence.reference.model import MDP, FloatArray
 from coherence.reference.operators import PolicyCache, PolicySpec, policy_for
 from coherence.reference.quantities import QUANTITIES, Quantity, quantity
@@ -136,10 +137,13 @@ class Evaluator:
         if name == AUTO:
             name = "exact" if spec.is_rational else "numpy"
         engine = self.engine(name)
-        if getattr(engine, "rational_only", False) and not spec.is_rational:
-            raise ValueError(
-                f"policy: {spec.label()} is not rational; use a float backend"
-            )
+        if getattr(engine, "rational_only", False):
+            if not spec.is_rational:
+                raise ValueError(
+                    f"policy: {spec.label()} is not rational; use a float backend"
+                )
+            # refuse, before any work, an exact computation past the stated limits
+            check_exact_limits(self.mdp, spec)
         return self._caches[name].get(spec)
 
     def value(
@@ -174,6 +178,8 @@ class Evaluator:
             rational = rational and (reference is None or reference.is_rational)
             chosen = "exact" if rational else "numpy"
         engine = self.engine(chosen)
+        if f is not None and getattr(engine, "rational_only", False):
+            check_exact_limits(self.mdp, spec, f=f)
         pol = self.policy(spec, chosen)
         extra: list[Any] = []
         for param in row.parameters:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -279,3 +280,58 @@ def test_float_rows_are_renormalised_exactly() -> None:
     row = dict(mdp.transitions[0][0])
     assert sum(row.values()) == 1
     assert row[0] == Fraction(0.1) / (Fraction(0.1) + Fraction(0.9 - 1e-14))
+
+
+HALF, ONE = Fraction(1, 2), Fraction(1)
+
+
+def _direct(**override: Any) -> MDP:
+    """The MDP constructor itself (no reader), with one field replaced."""
+    one, half = ONE, HALF
+    fields: dict[str, Any] = {
+        "states": ("x", "y"),
+        "actions": ("a",),
+        "horizon": 1,
+        "transitions": ((((0, half), (1, half)),), (((1, one),),)),
+        "success": (((one,), (one,)),),
+        "terminal_success": (one, one),
+        "initial": (one, Fraction(0)),
+        "prior": ((one,), (one,)),
+    }
+    fields.update(override)
+    return MDP(**fields)
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        (
+            {"transitions": ((((1, HALF), (0, HALF)),), (((1, ONE),),))},
+            "out of order",
+        ),
+        ({"transitions": ((((0, HALF), (5, HALF)),), (((1, ONE),),))}, "unknown"),
+        ({"horizon": 10**7}, "MAX_HORIZON"),
+        ({"initial": (0.5, 0.5)}, "not a probability"),
+        ({"success": ()}, "1 time steps"),
+    ],
+    ids=["unsorted-successors", "unknown-successor", "huge-horizon", "float", "steps"],
+)
+def test_the_constructor_checks_its_fields(
+    override: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ValueError, match=words):
+        _direct(**override)
+
+
+def test_the_constructor_accepts_valid_fields() -> None:
+    assert _direct().n_states == 2
+
+
+def test_unlisted_rows_are_shared_and_still_correct() -> None:
+    case = case_from_json(base_case())
+    mdp = case.mdp
+    # steps without time_dependent_success overrides share one success table
+    assert mdp.success[0] is mdp.success[1]
+    assert mdp.success[0][1] == (ONE, ONE)
+    assert mdp.log_success.shape == (2, 2, 2)
+    assert math.isclose(mdp.log_success[1, 0, 0], math.log(0.5))

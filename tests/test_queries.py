@@ -181,3 +181,14 @@ def test_kl_quantities_are_never_negative(mdp: MDP) -> None:
         assert ev.value("kappa", spec, f=ONE) >= 0.0
         assert ev.value("kappa", spec, f=Argmax()) >= 0.0
         assert ev.value("causal_kl", spec, reference=PolicySpec("G", k=3)) >= 0.0
+
+
+def test_the_exact_path_refuses_work_past_its_limits_before_starting() -> None:
+    """Boltzmann delta = 1e-12 on the exact path used to abort the process in
+    GMP; the query layer now refuses it in one line, naming the way out."""
+    ev = Evaluator(mountain_race(), "exact")
+    tiny = Boltzmann(Fr(1, 10**12))
+    with pytest.raises(ValueError, match="numpy|certified"):
+        ev.value("kappa", PolicySpec("G", k=1), f=tiny)
+    with pytest.raises(ValueError, match="numpy|certified"):
+        ev.value("policy", PolicySpec("G", k=10**6))

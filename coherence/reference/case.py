@@ -11,16 +11,16 @@ their leaves are exact rationals (``Fraction``) or floats.
 
 from __future__ import annotations
 
-import json
 import math
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from coherence._io import atomic_write_json
+from coherence._io import atomic_write_json, path_inside, read_json
 from coherence._numbers import format_rational, parse_number, parse_rational
 from coherence.reference.model import MDP
 from coherence.reference.operators import OPERATORS, PolicySpec
@@ -69,13 +69,19 @@ class CaseError(ValueError):
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Float comparison: pass when |got - want| <= max(abs, rel * |want|)."""
+    """Float comparison: pass when |got - want| <= max(abs, rel * |want|).
+
+    The one definition of a tolerance in the package (CASE_FORMAT "Results
+    file": default rel 1e-9, abs 1e-12; a case's or query's ``tolerance``
+    overrides it).
+    """
 
     rel: float = 1e-9
     abs: float = 1e-12
 
     @classmethod
     def parse(cls, obj: object, where: str) -> Tolerance:
+        """Read ``{"rel": ..., "abs": ...}`` (either may be missing: default)."""
         if not isinstance(obj, Mapping):
             raise CaseError(f"{where}: expected an object with rel/abs, got {obj!r}")
         unknown = set(obj) - {"rel", "abs"}
@@ -98,6 +104,7 @@ class Tolerance:
         return cls(**values)
 
     def to_json(self) -> dict[str, float]:
+        """The JSON form read by :meth:`parse`."""
         return {"rel": self.rel, "abs": self.abs}
 
 
@@ -231,6 +238,7 @@ class Query:
 
     @classmethod
     def from_json(cls, obj: object, index: int) -> Query:
+        """Read the query at position ``index`` of a case's ``queries``."""
         where = f"queries[{index}]"
         if not isinstance(obj, Mapping):
             raise CaseError(f"{where}: expected an object, got {obj!r}")
@@ -266,6 +274,7 @@ class Query:
         )
 
     def to_json(self) -> dict[str, object]:
+        """The JSON form read by :meth:`from_json`."""
         out: dict[str, object] = {
             "id": self.id,
             "quantity": self.quantity,
@@ -284,18 +293,26 @@ class Query:
 
 @dataclass(frozen=True)
 class Case:
-    """A conformance case: an MDP, its queries and the expected answers."""
+    """A conformance case: an MDP, its queries and the expected answers.
+
+    ``description`` (a string) and ``source`` (any JSON value: provenance) are
+    kept and written back but never read by the oracle.
+    """
 
     mdp: MDP
     queries: tuple[Query, ...] = ()
     expected: Mapping[str, Answer] = field(default_factory=dict)
     tolerance: Tolerance | None = None
+    description: str | None = None
+    source: Any = None
 
     @property
     def name(self) -> str:
+        """The case's ``name`` (also the MDP's)."""
         return self.mdp.name
 
     def tolerance_for(self, query: Query) -> Tolerance:
+        """The query's tolerance, else the case's, else the default."""
         return query.tolerance or self.tolerance or Tolerance()
 
 
@@ -337,15 +354,12 @@ def answer_to_json(answer: Answer) -> object:
 
 
 def _read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """Strict JSON (:func:`coherence._io.read_json`: duplicate keys, NaN and
+    file-system failures are one-line errors naming the path)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise CaseError(f"{what} {os.fspath(path)!r}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise CaseError(f"{what} {os.fspath(path)!r}: not valid JSON ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise CaseError(f"{what} {os.fspath(path)!r}: not UTF-8 text ({exc})") from None
+        return read_json(path, what)
+    except ValueError as exc:
+        raise CaseError(str(exc)) from None
 
 
 _CASE_KEYS = {
@@ -363,6 +377,8 @@ _CASE_KEYS = {
     "queries",
     "expected",
     "tolerance",
+    "description",
+    "source",
 }
 
 
@@ -398,20 +414,31 @@ def case_from_json(data: object) -> Case:
         raise CaseError(f"queries: expected a list, got {raw_queries!r}")
     queries = tuple(Query.from_json(q, i) for i, q in enumerate(raw_queries))
     ids = [q.id for q in queries]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    dupes = sorted({i for i, n in Counter(ids).items() if n > 1})
     if dupes:
         raise CaseError(f"queries: duplicate ids {dupes}")
     raw_expected = data.get("expected", {})
     if not isinstance(raw_expected, Mapping):
         raise CaseError(f"expected: expected an object, got {raw_expected!r}")
+    known_ids = set(ids)
     for key in raw_expected:
-        if key not in ids:
+        if key not in known_ids:
             raise CaseError(f"expected: {key!r} is not a query id")
     expected = {k: parse_answer(v, f"expected[{k}]") for k, v in raw_expected.items()}
     tolerance = (
         Tolerance.parse(data["tolerance"], "tolerance") if "tolerance" in data else None
     )
-    return Case(mdp=mdp, queries=queries, expected=expected, tolerance=tolerance)
+    description = data.get("description")
+    if description is not None and not isinstance(description, str):
+        raise CaseError(f"description: expected a string, got {description!r}")
+    return Case(
+        mdp=mdp,
+        queries=queries,
+        expected=expected,
+        tolerance=tolerance,
+        description=description,
+        source=data.get("source"),
+    )
 
 
 def load_case(path: str | os.PathLike[str]) -> Case:
@@ -431,6 +458,12 @@ def case_to_json(case: Case) -> dict[str, object]:
     out: dict[str, object] = {
         "format": CASE_FORMAT,
         "name": mdp.name,
+    }
+    if case.description is not None:
+        out["description"] = case.description
+    if case.source is not None:
+        out["source"] = case.source
+    out |= {
         "horizon": mdp.horizon,
         "states": list(st),
         "actions": list(ac),
@@ -480,11 +513,44 @@ def write_case(path: str | os.PathLike[str], case: Case) -> None:
 
 @dataclass(frozen=True)
 class Results:
-    """A results file: answers by query id."""
+    """A results file: answers by query id, and for answers of the certified
+    backend their enclosures: the same nesting as the answer with leaves
+    ``(mid, rad)`` of exact rationals (the exact value lies in [mid - rad,
+    mid + rad]), written as ``{"mid": "...", "rad": "..."}`` decimal strings."""
 
     case: str
     implementation: str
     answers: Mapping[str, Answer]
+    enclosures: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _enclosure_from_json(obj: object, where: str) -> Any:
+    """``{"mid": m, "rad": r}`` -> (mid, rad) rationals (mid may be "inf" /
+    "-inf", an exact infinity, as a float); nested objects recurse."""
+    if isinstance(obj, Mapping) and set(obj) == {"mid", "rad"}:
+        mid = parse_number(obj["mid"], f"{where}.mid")  # "inf": an exact infinity
+        rad = parse_rational(obj["rad"], f"{where}.rad")
+        if rad < 0:
+            raise CaseError(f"{where}.rad: must be >= 0, got {obj['rad']!r}")
+        return (mid, rad)
+    if isinstance(obj, Mapping):
+        return {
+            str(k): _enclosure_from_json(v, f"{where}[{k}]") for k, v in obj.items()
+        }
+    raise CaseError(f"{where}: expected an enclosure {{mid, rad}}, got {obj!r}")
+
+
+def _enclosure_to_json(enc: Any) -> object:
+    """The inverse of :func:`_enclosure_from_json` (leaves with ``to_json``, or
+    (mid, rad) pairs of rationals)."""
+    if isinstance(enc, Mapping):
+        return {str(k): _enclosure_to_json(v) for k, v in enc.items()}
+    if hasattr(enc, "to_json"):
+        return enc.to_json()
+    if isinstance(enc, float):  # an exact infinity
+        return {"mid": answer_to_json(enc), "rad": "0"}
+    mid, rad = enc
+    return {"mid": format_rational(mid), "rad": format_rational(rad)}
 
 
 def load_results(path: str | os.PathLike[str]) -> Results:
@@ -506,7 +572,16 @@ def load_results(path: str | os.PathLike[str]) -> Results:
     answers = data.get("answers")
     if not isinstance(answers, Mapping):
         raise CaseError(f"{where}: answers: expected an object, got {answers!r}")
-    return Results(case=case, implementation=impl, answers=dict(answers))
+    raw_enclosures = data.get("enclosures", {})
+    if not isinstance(raw_enclosures, Mapping):
+        raise CaseError(f"{where}: enclosures: expected an object")
+    enclosures = {
+        str(k): _enclosure_from_json(v, f"{where}: enclosures[{k}]")
+        for k, v in raw_enclosures.items()
+    }
+    return Results(
+        case=case, implementation=impl, answers=dict(answers), enclosures=enclosures
+    )
 
 
 def write_results(path: str | os.PathLike[str], results: Results) -> None:
@@ -518,10 +593,27 @@ def write_results(path: str | os.PathLike[str], results: Results) -> None:
             "case": results.case,
             "implementation": results.implementation,
             "answers": {k: answer_to_json(v) for k, v in results.answers.items()},
+            **(
+                {
+                    "enclosures": {
+                        k: _enclosure_to_json(v) for k, v in results.enclosures.items()
+                    }
+                }
+                if results.enclosures
+                else {}
+            ),
         },
     )
 
 
 def results_path(directory: str | os.PathLike[str], case_name: str) -> Path:
-    """Where the results of a case live inside a results directory."""
-    return Path(directory) / f"{case_name}.json"
+    """Where the results of a case live inside a results directory: always a
+    file directly inside ``directory``.
+
+    ``DIR/<name>.json`` when the case name is 1-100 characters of
+    ``A-Z a-z 0-9 . _ -`` starting with a letter or digit; any other name
+    (``../x``, ``/abs/x``, ``sub/dir``, ``.``, ``..``) is cleaned and suffixed
+    with a hash of the name (:func:`coherence._io.file_stem`, stated in
+    docs/case-format.md).
+    """
+    return path_inside(directory, case_name, ".json")

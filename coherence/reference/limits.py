@@ -1,0 +1,172 @@
+"""Work limits of the exact path, checked before any exact work starts.
+
+Exact rationals grow with every conditioning: on a stochastic MDP the numbers of
+G_k have roughly b * k^T bits (b: the largest bit size among the case's numbers,
+T: the horizon; measured: G_16 of a 4-state, horizon-4 MDP has 400,000-bit
+numbers, G_8 at horizon 8 has 3.3 million and takes 12 s), cumulative folding
+roughly doubles them with each k, and a Boltzmann map with 1/delta = n raises
+them to the n-th power. A request such as T_alpha with alpha = 10^9, G_k with
+k = 10^6 or Boltzmann delta = 10^-12 would run for hours or exhaust GMP's integer
+size, so :func:`check_exact_limits` refuses it first, with a one-line error that
+names the bound and suggests a float or certified backend.
+
+Three bounds (:class:`ExactLimits`, defaults in :data:`EXACT_LIMITS`; stated in
+docs/case-format.md, "Limits"):
+
+* ``max_cells``: horizon x states x actions;
+* ``max_work``: backward passes x horizon x (states x actions + successor
+  entries), the count of elementary steps of the recurrences;
+* ``max_bits``: the estimated size, in bits, of the largest number
+  (:func:`estimated_bits_log2`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from coherence.reference.model import MDP
+from coherence.reference.operators import PolicySpec
+from coherence.reference.recurrences import Argmax, Boltzmann, SoftQ
+
+__all__ = [
+    "EXACT_LIMITS",
+    "ExactLimitError",
+    "ExactLimits",
+    "backward_passes",
+    "check_exact_limits",
+    "estimated_bits_log2",
+]
+
+_ADVICE = "use a float backend (--backend numpy) or a certified backend"
+
+
+class ExactLimitError(ValueError):
+    """An exact computation refused before it starts (the message names the
+    bound)."""
+
+
+@dataclass(frozen=True)
+class ExactLimits:
+    """Bounds of the exact path (see the module docstring)."""
+
+    max_cells: int = 1_000_000
+    max_work: int = 10_000_000
+    max_bits: int = 1 << 22
+
+
+#: The limits the query layer applies.
+EXACT_LIMITS = ExactLimits()
+
+
+def backward_passes(spec: PolicySpec, f: SoftQ | None = None) -> int:
+    """Soft backward passes needed for ``spec``'s policy and one quantity of it
+    (SPEC §4: G_k, F_k and H_k take k, B_i takes i, T_alpha one)."""
+    op = spec.operator
+    if op in ("G", "F", "F_literal", "H", "H_literal"):
+        passes = spec.k
+    elif op == "B":
+        passes = spec.i
+    elif op == "T":
+        passes = 1
+    else:
+        passes = 0
+    return passes + 1 + (f is not None)
+
+
+def _inverse_delta(f: SoftQ | None) -> int:
+    """n = 1/delta for a Boltzmann map with integer 1/delta; 1 otherwise."""
+    if isinstance(f, Boltzmann):
+        inv = 1 / Fraction(f.delta)
+        if inv.denominator == 1:
+            return int(inv)
+    return 1
+
+
+def _integer_alpha(alpha: object) -> int | None:
+    if isinstance(alpha, bool):
+        return None
+    if isinstance(alpha, int):
+        return alpha
+    if isinstance(alpha, Fraction) and alpha.denominator == 1:
+        return int(alpha)
+    return None
+
+
+def estimated_bits_log2(mdp: MDP, spec: PolicySpec, f: SoftQ | None = None) -> float:
+    """log2 of the estimated bit size of the largest exact number of ``spec``'s
+    policy (and of the Boltzmann map ``f`` applied to it, for kappa).
+
+    With b the MDP's :attr:`~coherence.reference.model.MDP.input_bits` and T its
+    horizon, the estimates (upper envelopes of measured growth) are: prior b*T;
+    T_alpha b*T*(alpha + 1); G_k, F_k, F_literal b*T*(k + 1) on deterministic
+    MDPs and b*(k + 1)^T on stochastic ones; H_k, H_literal b*T*2^k
+    (deterministic) and b*T*4^k (stochastic); B_i with Boltzmann 1/delta = n
+    b*(T*n)^min(i, T), with argmax b*T; a Boltzmann ``f`` multiplies by n.
+    """
+    T = mdp.horizon
+    b = max(mdp.input_bits, 1)
+    log_b, log_t = math.log2(b), math.log2(T)
+    op = spec.operator
+    det = mdp.is_deterministic
+    if op in ("G", "F", "F_literal"):
+        k = spec.k
+        grow = log_t + math.log2(k + 1) if det else T * math.log2(k + 1)
+        grow = max(grow, log_t)
+    elif op in ("H", "H_literal"):
+        grow = log_t + spec.k * (1 if det else 2)
+    elif op == "T":
+        alpha = _integer_alpha(spec.alpha)
+        grow = log_t + math.log2((alpha if alpha is not None else 0) + 1)
+    elif op == "B":
+        if isinstance(spec.f, Argmax):
+            grow = log_t
+        else:
+            n = _inverse_delta(spec.f)
+            grow = max(min(spec.i, T) * math.log2(T * n), log_t)
+    else:
+        grow = log_t
+    return log_b + grow + math.log2(_inverse_delta(f))
+
+
+def check_exact_limits(
+    mdp: MDP,
+    spec: PolicySpec,
+    *,
+    f: SoftQ | None = None,
+    limits: ExactLimits = EXACT_LIMITS,
+) -> None:
+    """Refuse, before any work, an exact computation of ``spec`` (and of the
+    soft-Q map ``f``, for kappa) on ``mdp`` that exceeds ``limits``.
+
+    Raises:
+        ExactLimitError: one line naming the bound, the estimate and the limit,
+            and suggesting a float or certified backend.
+    """
+    label = spec.label()
+    T, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
+    cells = T * S * A
+    if cells > limits.max_cells:
+        raise ExactLimitError(
+            f"exact path: {label} on horizon x states x actions = {T} x {S} x {A} "
+            f"= {cells} cells exceeds max_cells = {limits.max_cells}; {_ADVICE}"
+        )
+    passes = backward_passes(spec, f)
+    work = passes * T * (S * A + mdp.n_successors)
+    if work > limits.max_work:
+        raise ExactLimitError(
+            f"exact path: {label} needs about {work:.3g} steps ({passes} backward "
+            f"passes x horizon {T} x {S * A + mdp.n_successors} entries), over "
+            f"max_work = {limits.max_work:.3g}; {_ADVICE}"
+        )
+    log_bits = estimated_bits_log2(mdp, spec, f)
+    if log_bits > math.log2(limits.max_bits):
+        kind = "deterministic" if mdp.is_deterministic else "stochastic"
+        extra = f" with boltzmann 1/delta = {_inverse_delta(f)}" if f else ""
+        raise ExactLimitError(
+            f"exact path: {label}{extra} on this {kind} MDP (horizon {T}, "
+            f"{mdp.input_bits}-bit inputs) would create numbers of about "
+            f"2^{log_bits:.1f} bits, over max_bits = 2^"
+            f"{math.log2(limits.max_bits):.0f}; {_ADVICE}"
+        )

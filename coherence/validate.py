@@ -1,0 +1,274 @@
+"""``coherence validate FILE...`` and ``coherence schema case|results``.
+
+Validation reports every problem of a case or results file, each on one line
+with its JSON path and the offending value:
+
+* the JSON itself (strict: duplicate keys, ``NaN`` / ``Infinity`` and
+  unreadable files are problems at ``$``);
+* the JSON Schema of the file's format (``coherence/schema/*.schema.json``,
+  printed by ``coherence schema``), every violation;
+* the semantics the schema cannot express: names that exist, probabilities in
+  [0, 1], rows that sum to 1, canonical step keys, the size and number-string
+  limits, query parameters, expected answers keyed by query ids (the checks of
+  the case reader, collected instead of stopping at the first).
+
+A case file without problems is one that
+:func:`~coherence.reference.case.load_case` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from coherence._io import json_path, read_json
+from coherence.reference.case import (
+    CASE_FORMAT,
+    RESULTS_FORMAT,
+    Query,
+    case_from_json,
+    parse_answer,
+)
+from coherence.reference.model import named_form_problems
+
+__all__ = [
+    "SCHEMAS",
+    "Problem",
+    "data_problems",
+    "file_problems",
+    "register",
+    "schema",
+]
+
+#: Schema kind -> file name inside ``coherence/schema``.
+SCHEMAS = {"case": "case.schema.json", "results": "results.schema.json"}
+_FORMATS = {CASE_FORMAT: "case", RESULTS_FORMAT: "results"}
+_SHOWN_VALUE = 60
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a file: where (a JSON path), what, and the value there."""
+
+    path: str
+    message: str
+    value: object = None
+
+    def line(self) -> str:
+        """``$.path: message (value: ...)`` on one line."""
+        text = f"{self.path}: {' '.join(self.message.split())}"
+        if self.value is not None:
+            try:
+                shown = json.dumps(self.value, ensure_ascii=False, allow_nan=True)
+            except (TypeError, ValueError):
+                shown = repr(self.value)
+            if len(shown) > _SHOWN_VALUE:
+                shown = shown[: _SHOWN_VALUE - 3] + "..."
+            text += f" (value: {shown})"
+        return text
+
+
+@cache
+def schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of ``kind`` ("case" or "results") shipped in the package."""
+    if kind not in SCHEMAS:
+        raise ValueError(f"schema: expected one of {', '.join(SCHEMAS)}, got {kind!r}")
+    text = (
+        resources.files("coherence")
+        .joinpath("schema", SCHEMAS[kind])
+        .read_text(encoding="utf-8")
+    )
+    out: dict[str, Any] = json.loads(text)
+    return out
+
+
+@cache
+def _validator(kind: str) -> Any:
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - a core dependency
+        raise ValueError(
+            "validate: the jsonschema package is missing (pip install jsonschema)"
+        ) from None
+    return jsonschema.Draft202012Validator(schema(kind))
+
+
+def _schema_problems(data: object, kind: str) -> list[Problem]:
+    validator = _validator(kind)
+    problems = []
+    for found in validator.iter_errors(data):
+        error = found
+        while error.context:  # a failed oneOf: the branch that came closest
+            error = max(
+                error.context,
+                key=lambda e: (len(e.absolute_path), e.validator != "type"),
+            )
+        message = error.message
+        if len(message) > 200:
+            message = message[:197] + "..."
+        problems.append(Problem(error.json_path, message, None))
+    return sorted(problems, key=lambda p: p.path)
+
+
+def _strip(message: str) -> str:
+    """Drop the reader's own field label ("transitions[x][a]: ...") where the
+    JSON path already says where."""
+    head, sep, rest = message.partition(": ")
+    if sep and " " not in head:
+        return rest
+    return message
+
+
+def _semantic_case_problems(data: Mapping[str, Any]) -> list[Problem]:
+    problems = [
+        Problem(json_path(list(parts)), _strip(message), value)
+        for parts, message, value in named_form_problems(data)
+    ]
+    queries = data.get("queries", [])
+    ids: list[str] = []
+    if isinstance(queries, list):
+        for i, obj in enumerate(queries):
+            if isinstance(obj, Mapping) and isinstance(obj.get("id"), str):
+                ids.append(obj["id"])
+            try:
+                Query.from_json(obj, i)
+            except ValueError as exc:
+                problems.append(Problem(json_path(["queries", i]), str(exc), None))
+        for qid, count in Counter(ids).items():
+            if count > 1:
+                problems.append(
+                    Problem("$.queries", f"duplicate query id {qid!r}", qid)
+                )
+    expected = data.get("expected", {})
+    if isinstance(expected, Mapping):
+        known = set(ids)
+        for key, answer in expected.items():
+            where = json_path(["expected", key])
+            if isinstance(queries, list) and key not in known:
+                problems.append(Problem(where, f"{key!r} is not a query id", key))
+            problems += _answer_problems(answer, ["expected", key])
+    return problems
+
+
+def _answer_problems(answer: object, parts: list[str | int]) -> list[Problem]:
+    """Problems of every leaf of an answer, each at its own JSON path."""
+    if isinstance(answer, Mapping):
+        out: list[Problem] = []
+        for key, value in answer.items():
+            out += _answer_problems(value, [*parts, key])
+        return out
+    try:
+        parse_answer(answer, "answer")
+    except ValueError as exc:
+        return [Problem(json_path(parts), _strip(str(exc)), answer)]
+    return []
+
+
+def _semantic_results_problems(data: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    answers = data.get("answers")
+    if isinstance(answers, Mapping):
+        for key, answer in answers.items():
+            problems += _answer_problems(answer, ["answers", key])
+    return problems
+
+
+def data_problems(data: object) -> tuple[str | None, list[Problem]]:
+    """(kind, problems) of a parsed case or results object; the kind comes from
+    its ``format`` ("case", "results", or None when unknown)."""
+    fmt = data.get("format") if isinstance(data, Mapping) else None
+    kind = _FORMATS.get(fmt) if isinstance(fmt, str) else None
+    if kind is None or not isinstance(data, Mapping):
+        return None, [
+            Problem(
+                "$.format",
+                f"expected {CASE_FORMAT!r} or {RESULTS_FORMAT!r}",
+                fmt,
+            )
+        ]
+    problems = _schema_problems(data, kind)
+    if kind == "case":
+        problems += _semantic_case_problems(data)
+        if not problems:
+            try:
+                case_from_json(data)
+            except ValueError as exc:
+                problems.append(Problem("$", str(exc), None))
+    else:
+        problems += _semantic_results_problems(data)
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for problem in problems:
+        if (problem.path, problem.message) not in seen:
+            seen.add((problem.path, problem.message))
+            unique.append(problem)
+    return kind, unique
+
+
+def file_problems(path: str | os.PathLike[str]) -> tuple[str | None, list[Problem]]:
+    """(kind, problems) of the file at ``path``; an unreadable or malformed
+    JSON file is one problem at ``$``."""
+    try:
+        data = read_json(path, "file")
+    except ValueError as exc:
+        return None, [Problem("$", str(exc), None)]
+    return data_problems(data)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    bad = 0
+    for path in args.files:
+        kind, problems = file_problems(path)
+        if not problems:
+            print(f"{path}: valid {kind}")
+            continue
+        bad += 1
+        print(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+        for problem in problems[: args.max_problems]:
+            print(f"  {problem.line()}")
+        if len(problems) > args.max_problems:
+            print(f"  ... and {len(problems) - args.max_problems} more")
+    print(f"{len(args.files) - bad} valid, {bad} invalid")
+    return 0 if bad == 0 else 1
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(schema(args.kind), indent=2))
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def register(sub: Any) -> None:
+    """Add ``validate FILE...`` and ``schema case|results``."""
+    parser = sub.add_parser(
+        "validate",
+        help="check case and results files against the schema and the format",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument(
+        "--max-problems",
+        type=_positive,
+        default=50,
+        metavar="N",
+        help="problems listed per file (default 50)",
+    )
+    parser.set_defaults(handler=_cmd_validate)
+    show = sub.add_parser("schema", help="print the JSON Schema of a file format")
+    show.add_argument("kind", choices=sorted(SCHEMAS))
+    show.set_defaults(handler=_cmd_schema)
