@@ -16,7 +16,17 @@ from coherence._extras import EXTRAS, missing_extra
 from coherence.reference.model import MDP
 from coherence.reference.recurrences import SoftQ
 
-__all__ = ["BackendInfo", "QueryEngine", "create", "describe", "names", "register"]
+__all__ = [
+    "AUTO_MAX_DENOMINATOR",
+    "BackendInfo",
+    "QueryEngine",
+    "auto_backend",
+    "create",
+    "describe",
+    "exact_is_fast",
+    "names",
+    "register",
+]
 
 
 class QueryEngine(Protocol):
@@ -134,12 +144,47 @@ register(
 register(BackendInfo("numpy", _numpy, False, "float64, log space, one MDP"))
 register(
     BackendInfo(
+        "certified",
+        _lazy("coherence.reference.certified", "make_engine"),
+        False,
+        "arb ball arithmetic (python-flint), rigorous enclosures; option BITS "
+        "(default 128, at least 53)",
+    )
+)
+register(
+    BackendInfo(
         "torch",
         _lazy("coherence.gpu.engine", "make_engine"),
         False,
         "batched torch engine; options float32|float64, cpu|cuda",
     )
 )
+
+
+#: ``auto`` answers exactly only when every input's denominator is at most this
+#: (case files' "1/3", "0.25"); float inputs (binary rationals with denominators
+#: near 2^53) make exact denominators explode, so they go to ``certified``.
+AUTO_MAX_DENOMINATOR = 1 << 32
+
+
+def exact_is_fast(mdp: MDP) -> bool:
+    """Whether every input rational of ``mdp`` (transitions, success, terminal
+    success, initial distribution, prior) has a denominator of at most
+    :data:`AUTO_MAX_DENOMINATOR`."""
+    limit = AUTO_MAX_DENOMINATOR
+    rows = (p for rows in mdp.transitions for row in rows for _, p in row)
+    steps = (q for table in mdp.success for row in table for q in row)
+    rest = (q for q in (*mdp.terminal_success, *mdp.initial))
+    prior = (q for row in mdp.prior for q in row)
+    return all(
+        q.denominator <= limit for src in (rows, steps, rest, prior) for q in src
+    )
+
+
+def auto_backend(mdp: MDP, rational: bool) -> str:
+    """The backend ``auto`` picks: ``exact`` for a rational answer when exact
+    arithmetic is fast (:func:`exact_is_fast`), ``certified`` otherwise."""
+    return "exact" if rational and exact_is_fast(mdp) else "certified"
 
 
 def names() -> list[str]:

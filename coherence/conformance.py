@@ -8,8 +8,9 @@ has none, prints a per-query table (text, JSON or JUnit XML) and exits non-zero
 on any failure or (unless ``--allow-missing``) missing answer.
 
 Answering lives in :mod:`coherence.queries`; this module compares and reports.
-The default backend ``auto`` answers a query exactly where its answer is
-rational (CASE_FORMAT's table) and with the float64 engine otherwise.
+The default backend ``auto`` (:func:`coherence.queries.auto_for`) answers with
+the exact engine where the policies are rational and the input denominators
+small, and with certified ball arithmetic otherwise.
 """
 
 from __future__ import annotations
@@ -579,9 +580,10 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--backend",
         default=AUTO,
-        help=f"auto (default: exact where the answer is rational, numpy "
-        f"otherwise) or one of {', '.join(backends.names())}; "
-        "options after ':' (torch:float32)",
+        help=f"auto (default: exact for rational policies with small input "
+        f"denominators, certified ball arithmetic otherwise) or one of "
+        f"{', '.join(backends.names())}; options after ':' (torch:float32, "
+        "certified:256)",
     )
     run.set_defaults(handler=_cmd_run)
     check = inner.add_parser("check", help="compare results with expected answers")

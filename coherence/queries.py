@@ -14,8 +14,11 @@ float64 arrays, scalars as rationals or Python floats. Named answers
 (:meth:`Evaluator.answer`, :func:`run_case`) are CASE_FORMAT's nested dicts
 keyed by step, state and action names.
 
-The backend ``auto`` answers a query exactly where its answer is rational
-(CASE_FORMAT's table) and with the float64 engine otherwise.
+The backend ``auto`` answers a query with the exact engine where its policies
+are rational and the inputs' denominators small (float quantities then come
+from exact rationals), with certified ball arithmetic otherwise (float64 numpy
+where the ``[certified]`` extra is not installed, or where balls cannot decide
+a tie).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "Evaluator",
     "answer_query",
     "auto_backend",
+    "auto_for",
     "compute_policy",
     "is_exact_leaf",
     "run_case",
@@ -54,11 +58,37 @@ def is_exact_leaf(x: object) -> bool:
     return isinstance(x, Fraction) or type(x).__name__ == "mpq"
 
 
+def _flint_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("flint") is not None
+
+
+def auto_for(mdp: MDP, rational: bool) -> str:
+    """The backend ``auto`` uses for a computation whose policies (and soft-Q
+    map) are ``rational``: exact where exact arithmetic is fast
+    (:func:`coherence.backends.exact_is_fast`), else certified (ball
+    arithmetic), else (without the ``[certified]`` extra) float64 numpy."""
+    name = backends.auto_backend(mdp, rational)
+    if name == "certified" and not _flint_available():
+        return "numpy"
+    return name
+
+
+def _query_rational(query: Query) -> bool:
+    """Whether every policy and map the query needs is rational."""
+    from coherence.reference.operators import f_is_rational
+
+    return (
+        query.policy.is_rational
+        and (query.reference is None or query.reference.is_rational)
+        and (query.f is None or f_is_rational(query.f))
+    )
+
+
 def auto_backend(mdp: MDP, query: Query) -> str:
-    """The backend ``auto`` uses for ``query``: exact where the answer is
-    rational, float64 numpy otherwise."""
-    del mdp  # the rule depends on the query only
-    return "exact" if query.is_exact else "numpy"
+    """The backend ``auto`` uses for ``query`` (:func:`auto_for`)."""
+    return auto_for(mdp, _query_rational(query))
 
 
 def compute_policy(engine: Any, spec: PolicySpec) -> Any:
@@ -99,7 +129,12 @@ def to_floats(table: Any) -> FloatArray:
         return out
     if isinstance(table, list):
         return np.array([to_floats(x) for x in table], dtype=np.float64)
-    value = table if isinstance(table, float) else to_float(table)
+    if isinstance(table, float):
+        value = table
+    elif hasattr(table, "numerator"):
+        value = to_float(table)
+    else:  # a ball (its midpoint) or another real type
+        value = float(table)
     return np.asarray(value, dtype=np.float64)
 
 
@@ -135,7 +170,7 @@ class Evaluator:
         """The engine-native policy named by ``spec`` (memoised per engine)."""
         name = self.backend if backend is None else backend
         if name == AUTO:
-            name = "exact" if spec.is_rational else "numpy"
+            name = auto_for(self.mdp, spec.is_rational)
         engine = self.engine(name)
         if getattr(engine, "rational_only", False):
             if not spec.is_rational:
@@ -174,9 +209,12 @@ class Evaluator:
                 raise ValueError(f"{param}: quantity {row.name!r} needs {param}")
         chosen = self.backend if backend is None else backend
         if chosen == AUTO:
-            rational = row.rational and spec.is_rational
+            from coherence.reference.operators import f_is_rational
+
+            rational = spec.is_rational
             rational = rational and (reference is None or reference.is_rational)
-            chosen = "exact" if rational else "numpy"
+            rational = rational and (f is None or f_is_rational(f))
+            chosen = auto_for(self.mdp, rational)
         engine = self.engine(chosen)
         if f is not None and getattr(engine, "rational_only", False):
             check_exact_limits(self.mdp, spec, f=f)
@@ -198,13 +236,27 @@ class Evaluator:
         """The answer of ``query``, indexed by the MDP's step, state and action
         names (CASE_FORMAT "Quantities"); float quantities as floats."""
         backend = self.backend_for(query)
-        raw = self.value(
-            query.quantity,
-            query.policy,
-            f=query.f,
-            reference=query.reference,
-            backend=backend,
-        )
+        try:
+            raw = self.value(
+                query.quantity,
+                query.policy,
+                f=query.f,
+                reference=query.reference,
+                backend=backend,
+            )
+        except ValueError as exc:
+            # auto: where ball arithmetic cannot decide a SPEC §2 convention
+            # (a tie it cannot prove), the float64 engine answers instead
+            if self.backend != AUTO or type(exc).__name__ != "Undecided":
+                raise
+            backend = "numpy"
+            raw = self.value(
+                query.quantity,
+                query.policy,
+                f=query.f,
+                reference=query.reference,
+                backend=backend,
+            )
         row = QUANTITIES[query.quantity]
         names = [self._axis_names(axis) for axis in row.axes]
         answer = _named(raw, names)

@@ -446,16 +446,105 @@ def assert_matches_oracle(
     exact: bool | None = None,
 ) -> None:
     """Compare an implementation's ``got`` (array ``[t, s, a]`` / ``[t, s]`` or a
-    scalar) with :func:`oracle` and fail with a per-point report."""
+    scalar) with the oracle and fail with a per-point report.
+
+    ``exact=None``: the exact engine for a rational policy of an MDP whose
+    inputs have small denominators (:func:`coherence.backends.exact_is_fast`),
+    else the certified engine (arb balls, 128 bits), whose enclosures the report
+    prints; an enclosure wider than a quarter of the tolerance is a ValueError
+    naming the bits it would need. True / False force :func:`oracle`'s exact or
+    float64 engine."""
+    from coherence.backends import exact_is_fast
+
+    spec = policy or PolicySpec("prior")
+    row = quantity_row(quantity)
+    letters = row.index_letters
+    name = f"{quantity} of {spec.label()}"
+    if exact is None and not (spec.is_rational and exact_is_fast(mdp)):
+        _assert_within_enclosure(got, mdp, row.name, spec, f, rel, abs, name)
+        return
     want = oracle(mdp, quantity, policy, f=f, exact=exact)
-    letters = quantity_row(quantity).index_letters
-    label = (policy or PolicySpec("prior")).label()
     assert_close(
         got,
         want,
         rel=rel,
         abs=abs,
-        name=f"{quantity} of {label}",
+        name=name,
         inputs=describe_mdp(mdp),
         index_names=letters or None,
     )
+
+
+def _assert_within_enclosure(
+    got: Any,
+    mdp: MDP,
+    quantity: str,
+    spec: PolicySpec,
+    f: SoftQ | None,
+    rel: float,
+    abs: float,
+    name: str,
+) -> None:
+    """assert_close against the certified enclosure's midpoints; the failure
+    report lists each failing point's enclosure."""
+    from coherence.reference.certified import (
+        DEFAULT_BITS,
+        bits_needed,
+        certified_value,
+    )
+
+    balls = certified_value(Evaluator(mdp, "certified"), quantity, spec, f=f)
+    flat: list[Any] = []
+
+    def walk(x: Any) -> Any:
+        if isinstance(x, list):
+            return [walk(y) for y in x]
+        flat.append(x)
+        return float(x) + 0.0
+
+    want = np.asarray(walk(balls), dtype=np.float64)
+    for ball in flat:
+        if isinstance(ball, float):
+            continue  # an exact infinity
+        tol = max(abs, rel * math.fabs(float(ball)))
+        if float(ball.rad()) > tol / 4:
+            bits = bits_needed(ball, rel, abs, DEFAULT_BITS)
+            raise ValueError(
+                f"{name}: the certified enclosure {ball.str(10)} is wider than "
+                f"the tolerance (rel {rel:g}, abs {abs:g}); it needs about "
+                f"{bits} bits (certified:{bits})"
+            )
+    letters = quantity_row(quantity).index_letters
+    try:
+        assert_close(
+            got,
+            want,
+            rel=rel,
+            abs=abs,
+            name=name,
+            inputs=describe_mdp(mdp),
+            index_names=letters or None,
+        )
+    except AssertionError as exc:
+        g = np.asarray(_to_numpy(got), dtype=np.float64).ravel()
+        if g.size != len(flat):
+            raise
+        lines = []
+        for i, ball in enumerate(flat):
+            if not _close(float(g[i]), float(ball), rel, abs):
+                index = np.unravel_index(i, want.shape) if want.shape else ()
+                text = ball if isinstance(ball, float) else ball.str(20)
+                lines.append(f"  {tuple(int(x) for x in index)!s:<16} {text}")
+        report = (
+            f"\ncertified enclosures of the failing points ({DEFAULT_BITS} bits):\n"
+        )
+        raise AssertionError(
+            str(exc) + report + "\n".join(lines[:_MAX_REPORTED])
+        ) from None
+
+
+def _close(got: float, want: float, rel: float, abs: float) -> bool:
+    """The criterion of :func:`assert_close` at one point."""
+    if math.isinf(got) or math.isinf(want):
+        return got == want
+    return math.fabs(got - want) <= max(abs, rel * math.fabs(want))

@@ -188,7 +188,7 @@ def test_the_exact_path_refuses_work_past_its_limits_before_starting() -> None:
     GMP; the query layer now refuses it in one line, naming the way out."""
     ev = Evaluator(mountain_race(), "exact")
     tiny = Boltzmann(Fr(1, 10**12))
-    with pytest.raises(ValueError, match="numpy|certified"):
+    with pytest.raises(ValueError, match=r"numpy|certified"):
         ev.value("kappa", PolicySpec("G", k=1), f=tiny)
-    with pytest.raises(ValueError, match="numpy|certified"):
+    with pytest.raises(ValueError, match=r"numpy|certified"):
         ev.value("policy", PolicySpec("G", k=10**6))

@@ -51,7 +51,6 @@ __all__ = [
     "log_expect_dense",
     "log_expect_successors",
     "log_softmax",
-    "logsumexp",
     "matvec_dense",
     "matvec_successors",
     "resolve_device",
@@ -135,11 +134,6 @@ def underflow_threshold(dtype: torch.dtype) -> float:
     """Below ``tiny / eps`` a shifted sum may have lost relative accuracy."""
     info = torch.finfo(dtype)
     return float(info.tiny / info.eps)
-
-
-def logsumexp(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """log sum exp along ``dim``; -inf where every entry is -inf (never NaN)."""
-    return torch.logsumexp(x, dim=dim)
 
 
 def log_softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
