@@ -165,10 +165,13 @@ def format_rational(value: RationalLike) -> str:
 
 
 def log_rational(value: RationalLike) -> float:
-    """Natural log of a non-negative rational, -inf at 0.
+    """Natural log of a non-negative rational, -inf at 0, accurate to a few ulps
+    whatever the size of numerator and denominator.
 
-    Computed as log(numerator) - log(denominator) so that rationals whose
-    denominators have thousands of digits do not underflow to 0 first.
+    The rational is split as m * 2^e with m = num / (den * 2^e) in [2/3, 4/3]
+    (integer shifts, no float underflow for denominators of thousands of
+    digits); log m comes from ``log1p`` of the correctly rounded m - 1, so a
+    value near 1 keeps its relative accuracy (log(num) - log(den) cancels there).
     """
     num = int(value.numerator)  # type: ignore[call-overload]
     den = int(value.denominator)  # type: ignore[call-overload]
@@ -176,7 +179,24 @@ def log_rational(value: RationalLike) -> float:
         raise ValueError(f"log of a negative number {num}/{den}")
     if num == 0:
         return -math.inf
-    return math.log(num) - math.log(den)
+    e = num.bit_length() - den.bit_length()
+    if e >= 0:
+        top, bottom = num, den << e
+    else:
+        top, bottom = num << -e, den
+    # top / bottom lies in (1/2, 2); move it into [2/3, 4/3] so that log m and
+    # e * log 2 cannot cancel
+    if 3 * top > 4 * bottom:
+        bottom <<= 1
+        e += 1
+    elif 3 * top < 2 * bottom:
+        top <<= 1
+        e -= 1
+    m1 = (top - bottom) / bottom  # m - 1, correctly rounded integer division
+    return math.log1p(m1) + e * _LN2
+
+
+_LN2 = math.log(2.0)
 
 
 def to_float(value: RationalLike) -> float:
