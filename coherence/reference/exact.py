@@ -185,9 +185,7 @@ class ExactEngine:
                         continue
                     if qa == 0:
                         return math.inf
-                    terms.append(
-                        to_float(d[t][s] * pa) * (log_rational(pa) - log_rational(qa))
-                    )
+                    terms.append(to_float(d[t][s] * pa) * log_rational(pa / qa))
         # KL >= 0; a float sum of the exact terms may round a hair below 0
         return max(0.0, math.fsum(terms))
 
