@@ -192,8 +192,8 @@ def log_rational(value: RationalLike) -> float:
     elif 3 * top < 2 * bottom:
         top <<= 1
         e -= 1
-    m1 = (top - bottom) / bottom  # m - 1, correctly rounded integer division
-    return math.log1p(m1) + e * _LN2
+    m1: float = (top - bottom) / bottom  # m - 1, correctly rounded division
+    return float(math.log1p(m1) + e * _LN2)
 
 
 _LN2 = math.log(2.0)
