@@ -154,3 +154,15 @@ def test_the_generated_suite_regenerates_byte_for_byte(tmp_path: Path) -> None:
     assert [p.name for p in written] == [p.name for p in committed]
     for new, old in zip(written, committed, strict=True):
         assert new.read_bytes() == old.read_bytes(), old.name
+
+
+def test_generate_writes_the_authors_tree_family(tmp_path: Path) -> None:
+    args = ["generate", "--family", "authors-tree", "--actions", "2", "--depth", "3"]
+    assert main([*args, "--seed", "5", "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("*.json")
+    case = load_case(path)
+    assert "root" in case.mdp.states and "end" in case.mdp.states
+    again = tmp_path / "again"
+    assert main([*args, "--seed", "5", "--out", str(again)]) == 0
+    assert (again / path.name).read_bytes() == path.read_bytes()
+    assert main([*args, "--seed", "5", "--clip", "1", "--out", str(tmp_path)]) == 2

@@ -1,0 +1,212 @@
+"""Sweeps: resumable, parallel, with provenance, to Parquet and CSV.
+
+Each item (one instance of one experiment) has a content key: the SHA-256 of
+its parameters' canonical JSON together with the case hash and the package
+version. A finished item is written at once, atomically, as
+``DIR/NAME.parts/KEY.json``; a rerun skips items whose part exists, so an
+interrupted sweep (Ctrl-C, a dead scheduler) resumes and loses no finished
+result. The tables ``DIR/NAME.parquet`` and ``DIR/NAME.csv`` are written last,
+each atomically (temporary file, then rename): a reader never sees half a table.
+
+Work runs in a local process pool (chunks of items per task) or, with
+``scheduler``, on a Dask distributed cluster (``dask.distributed.Client``); a
+progress bar shows finished items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from coherence import __version__
+from coherence._io import atomic_write_text, ensure_directory
+from coherence.experiments.authors import tree_case
+from coherence.experiments.runs import _tree, case_hash, run_item
+
+__all__ = ["check_scheduler", "item_key", "read_table", "run_sweep"]
+
+
+def item_key(item: dict[str, Any]) -> str:
+    """The content key of an item (parameters + case hash + version)."""
+    body = {
+        "item": item,
+        "case": case_hash(tree_case(_tree(item))),
+        "version": __version__,
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _run_chunk(
+    chunk: list[tuple[str, dict[str, Any]]],
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    return [(key, run_item(item)) for key, item in chunk]
+
+
+def check_scheduler(address: str, timeout: float = 5.0) -> Any:
+    """A connected ``dask.distributed.Client``; a one-line ValueError naming
+    the address when it cannot be reached."""
+    if not isinstance(address, str) or not address:
+        raise ValueError(f"--scheduler: expected an address, got {address!r}")
+    try:
+        distributed: Any = importlib.import_module("dask.distributed")
+    except ImportError as exc:  # pragma: no cover - the extra is missing
+        raise ValueError(
+            f"--scheduler: dask.distributed is unavailable ({exc})"
+        ) from None
+    try:
+        return distributed.Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"--scheduler: cannot reach {address!r} ({reason})") from None
+
+
+def _write_tables(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
+    pa: Any = importlib.import_module("pyarrow")
+    pacsv: Any = importlib.import_module("pyarrow.csv")
+    pq: Any = importlib.import_module("pyarrow.parquet")
+
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    table = pa.table({c: [row.get(c) for row in rows] for c in columns})
+    table = table.replace_schema_metadata(
+        {"coherence_version": __version__, "sweep": name}
+    )
+    paths = []
+    writers: tuple[tuple[str, Any], ...] = (
+        (".parquet", pq.write_table),
+        (".csv", pacsv.write_csv),
+    )
+    for suffix, writer in writers:
+        target = out / f"{name}{suffix}"
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}", suffix=suffix)
+        os.close(fd)
+        try:
+            writer(table, tmp)
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; use the umask
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        paths.append(target)
+    return paths
+
+
+def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The rows of a sweep's Parquet table."""
+    pq: Any = importlib.import_module("pyarrow.parquet")
+    try:
+        return list(pq.read_table(os.fspath(path)).to_pylist())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{os.fspath(path)}: cannot read the table ({exc})") from None
+
+
+def run_sweep(
+    items: Sequence[dict[str, Any]],
+    out: str | os.PathLike[str],
+    name: str,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    chunk: int = 4,
+    progress: bool = True,
+    on_result: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``items`` (see :func:`coherence.experiments.runs.run_item`), resuming
+    from ``out/name.parts``, and write ``out/name.parquet`` and ``.csv``.
+
+    ``workers`` = 0 runs in this process; None uses the CPU count; ``scheduler``
+    (an address) uses Dask instead. Returns every row, in item order.
+    """
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
+        raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
+    if workers is not None and (isinstance(workers, bool) or workers < 0):
+        raise ValueError(f"workers: expected a non-negative integer, got {workers!r}")
+    client = check_scheduler(scheduler) if scheduler is not None else None
+    directory = ensure_directory(out)
+    parts = directory / f"{name}.parts"
+    parts.mkdir(exist_ok=True)
+    keyed = [(item_key(it), dict(it)) for it in items]
+    todo = [(k, it) for k, it in keyed if not (parts / f"{k}.json").exists()]
+    chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(keyed),
+        initial=len(keyed) - len(todo),
+        desc=name,
+        disable=not progress,
+        unit="instance",
+    )
+
+    def save(results: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        for key, rows in results:
+            # Infinity is allowed here: an effective horizon may be infinite
+            atomic_write_text(
+                parts / f"{key}.json", json.dumps({"key": key, "rows": rows}) + "\n"
+            )
+            bar.update(1)
+            if on_result is not None:
+                on_result(key)
+
+    try:
+        if client is not None:
+            try:
+                dask_completed: Any = importlib.import_module(
+                    "dask.distributed"
+                ).as_completed
+
+                futures = [client.submit(_run_chunk, c, pure=False) for c in chunks]
+                for fut in dask_completed(futures):
+                    save(fut.result())
+            finally:
+                client.close()
+        elif workers == 0 or len(chunks) <= 1:
+            for c in chunks:
+                save(_run_chunk(c))
+        else:
+            n = workers or os.cpu_count() or 1
+            with ProcessPoolExecutor(max_workers=n) as pool:
+                pending = [pool.submit(_run_chunk, c) for c in chunks]
+                try:
+                    for fut in as_completed(pending):
+                        save(fut.result())
+                except BaseException:
+                    for fut in pending:
+                        fut.cancel()
+                    raise
+    finally:
+        bar.close()
+    rows: list[dict[str, Any]] = []
+    for key, _ in keyed:
+        data = json.loads((parts / f"{key}.json").read_text(encoding="utf-8"))
+        rows.extend(data["rows"])
+    _write_tables(rows, directory, name)
+    atomic_write_text(
+        directory / f"{name}.provenance.json",
+        json.dumps(
+            {
+                "sweep": name,
+                "coherence_version": __version__,
+                "items": len(keyed),
+                "rows": len(rows),
+                "keys": [k for k, _ in keyed],
+            },
+            indent=1,
+        )
+        + "\n",
+    )
+    return rows
