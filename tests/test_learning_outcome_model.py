@@ -89,6 +89,13 @@ def test_replace_mode_reproduces_g_k(name: str, kind: str) -> None:
             assert binomial_deviation(
                 rnd.policy, g1, rnd.visits, min_visits=MIN_VISITS, extra=OPT_TOL
             ).passed
+        # every round: distance to the exact G_k at n_t(s) >= N / 10, within
+        # 4 worst-case binomial sd there (2 / sqrt(N / 10)) plus the fit tolerance
+        g_k = np.exp(compute_policy(engine, PolicySpec("G", k=k)))
+        assert (
+            max_abs_deviation(rnd.policy, g_k, (rnd.visits >= N // 10).numpy())
+            <= 2 / (N // 10) ** 0.5 + OPT_TOL
+        ), (name, kind, k)
 
 
 @pytest.mark.parametrize("kind", ["tabular", "mlp"])

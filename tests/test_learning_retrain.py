@@ -1,9 +1,10 @@
 """Monte Carlo re-training against G applied to the PREVIOUS ESTIMATED policy.
 
 Bound (SPEC §5, coherence.gpu.learning.retrain): given n_t(s) successful visits,
-the action counts are multinomial(n_t(s), G(pi_prev)_t(.|s)), so at every (t, s)
-with n_t(s) >= 100 each frequency lies within 5 sqrt(g (1 - g) / n_t(s)) of its
-target (+1e-9). Fixed seeds; rounds 1..3; deterministic and stochastic cases.
+the action counts are multinomial(n_t(s), G(pi_prev)_t(.|s)), so at every
+well-visited (t, s) each frequency lies within 5 sqrt(g (1 - g) / n_t(s)) of its
+target (+1e-9); significance stated per test. Fixed seeds; rounds 1..4;
+deterministic and stochastic cases; every round also bounded against exact G_k.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import torch
 from coherence.gpu.learning import (
     Environment,
     binomial_deviation,
+    check_round,
     make_generator,
     max_abs_deviation,
     mc_retrain,
     reference_condition,
+    well_visited_threshold,
 )
-from coherence.queries import compute_policy
+from coherence.queries import compute_policy, to_floats
 from coherence.reference.case import load_case
 from coherence.reference.exact import ExactEngine
 from coherence.reference.numpy_engine import NumpyEngine
@@ -31,6 +34,8 @@ pytestmark = [needs_shared_cases, pytest.mark.usefixtures("one_torch_thread")]
 
 
 MIN_VISITS = 100
+N = 100_000
+TOLERANCE = 0.02  # the issue's stated distance to exact G_k, rounds 1-4
 
 
 @pytest.mark.parametrize(
@@ -39,32 +44,38 @@ MIN_VISITS = 100
         "mountain-race",
         "stochastic-counterexample",
         "conventions",
+        "return-sum-not-monotone",
         "success-count-not-monotone",
     ],
 )
-def test_rounds_match_g_of_previous_estimate(name: str) -> None:
+def test_rounds_match_g_of_previous_estimate_and_g_k(name: str) -> None:
+    # Significance: per round each well-visited frequency is binomial given its
+    # visits (5 sigma: two-sided 5.7e-7 each); <= 45 cells x 4 rounds, so a
+    # correct learner fails with probability < 1e-4. The distance to the exact
+    # G_k is checked against TOLERANCE = 0.02 at n_t(s) >= N / 10 (binomial sd
+    # <= 0.005 there: 4 sd, with the carried errors of earlier rounds on top).
     mdp = load_case(CASES / f"{name}.json").mdp
     env = Environment.from_mdp(mdp, "cpu")
     engine = NumpyEngine(mdp)
     exact = ExactEngine(mdp)
+    threshold = well_visited_threshold(N, min_visits=MIN_VISITS)
+    assert threshold == N // 10
     prev = env.prior_policy()
-    for rnd in mc_retrain(env, 3, 100_000, generator=make_generator(11)):
-        target = reference_condition(engine, prev)
-        dev = binomial_deviation(rnd.policy, target, rnd.visits, min_visits=MIN_VISITS)
-        assert dev.n_cells >= 1
-        assert dev.passed, (name, rnd.round, dev)
-        # distance to the exact G_k, reported: finite, and in round 1 (previous
-        # estimate = the prior exactly) the same comparison as above
-        g_k = np.array(
-            [
-                [[float(x) for x in row] for row in table]
-                for table in compute_policy(exact, PolicySpec("G", k=rnd.round))
-            ]
+    for rnd in mc_retrain(env, 4, N, generator=make_generator(11)):
+        g_k = to_floats(compute_policy(exact, PolicySpec("G", k=rnd.round)))
+        chk = check_round(
+            rnd.policy,
+            reference_condition(engine, prev),
+            g_k,
+            rnd.visits,
+            threshold=threshold,
+            tolerance=TOLERANCE,
         )
-        well = rnd.visits.numpy() >= MIN_VISITS
-        dist = max_abs_deviation(rnd.policy, g_k, well)
-        assert np.isfinite(dist)
-        if rnd.round == 1:
+        assert chk.n_well >= 1
+        assert chk.previous.passed, (name, rnd.round, chk)
+        assert chk.distance <= TOLERANCE, (name, rnd.round, chk)
+        assert chk.passed
+        if rnd.round == 1:  # previous estimate = the prior exactly: G_1
             assert binomial_deviation(
                 rnd.policy, g_k, rnd.visits, min_visits=MIN_VISITS
             ).passed
@@ -72,6 +83,26 @@ def test_rounds_match_g_of_previous_estimate(name: str) -> None:
         unvisited = rnd.visits == 0
         assert torch.equal(rnd.policy[unvisited], prev[unvisited])
         prev = rnd.policy
+
+
+def test_excluded_cells_are_counted_and_threshold_scales_with_n() -> None:
+    # conventions round 1: successful visits spread thinly over 10 (t, s); the
+    # cells under N / 10 visits are counted and their distance reported
+    mdp = load_case(CASES / "conventions.json").mdp
+    env = Environment.from_mdp(mdp, "cpu")
+    exact = ExactEngine(mdp)
+    (rnd,) = mc_retrain(env, 1, 20_000, generator=make_generator(4))
+    g1 = to_floats(compute_policy(exact, PolicySpec("G", k=1)))
+    threshold = well_visited_threshold(20_000)
+    assert threshold == 2000
+    chk = check_round(rnd.policy, g1, g1, rnd.visits, threshold=threshold)
+    visited = int((rnd.visits > 0).sum())
+    assert chk.excluded >= 1 and chk.n_well + chk.excluded == visited
+    low = ((rnd.visits > 0) & (rnd.visits < threshold)).numpy()
+    assert chk.excluded_distance == max_abs_deviation(rnd.policy, g1, low)
+    assert well_visited_threshold(10**3) == MIN_VISITS  # the floor
+    with pytest.raises(ValueError, match="fraction"):
+        well_visited_threshold(10, fraction=1.5)
 
 
 def test_unreachable_success_keeps_policy() -> None:

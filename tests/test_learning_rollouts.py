@@ -97,7 +97,7 @@ def test_bad_inputs(kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
         rollout(
             env,
-            args["policy"],
+            args["policy"],  # type: ignore[arg-type]
             args["n_episodes"],  # type: ignore[arg-type]
             generator=make_generator(0),
         )

@@ -1,24 +1,48 @@
-"""``coherence retrain`` and ``coherence anneal``: the learning algorithms of
-SPEC §5 on a case file, reported round by round against the oracle.
+"""``coherence retrain``, ``coherence anneal`` and ``coherence profile``: the
+learning algorithms of SPEC §5 on a case file, reported against the oracle.
 
-Per round both print (tqdm progress bar on stderr) kappa_1 = KL_c(pi || pi^{Q,1})
-and J_prob of the learned policy (float64 reference engine), and the largest
-absolute deviation from the oracle's target (G_k, or T_alpha) over the
-well-visited (t, s); ``--json`` writes one JSON object per round to stdout
-(infinities as the strings "inf" / "-inf", CASE_FORMAT Numbers).
+``retrain`` prints one table row per round (stdout; a tqdm bar on stderr): the
+largest |pi_k - G_k| over the well-visited (t, s) (at least max(--min-visits,
+--visit-fraction * N) successful visits), the visited cells below that threshold
+and their largest distance, the ratio of the largest deviation from G(previous
+estimate) to its binomial bound (--sigmas standard deviations plus the learner's
+fit tolerance; the transformer acts on histories, so it has no Markov previous
+estimate and reports "-"), kappa_1 and J_prob of the learned policy and of exact
+G_k (float64 engine), the history dependence (transformer), the seconds, and a
+verdict. ``--check`` exits 1 when a round fails; ``--repeats R`` runs seeds
+seed..seed+R-1 and reports the median with the [min, max] range over seeds;
+``--plot FILE`` draws the learning curves; ``--save-policy FILE`` writes the
+last round's policy as a results file with a case beside it that
+``coherence conformance check`` judges. ``--json`` prints one JSON object per
+round instead of the table (infinities as "inf", CASE_FORMAT Numbers).
+
+``anneal`` does the same per stage of the schedule (warm starts, every O_t
+sampled; bound: the propagated ``policy_bound``). ``profile`` reads a saved
+policy and prints its incoherence profile.
+
 torch is imported inside the handlers, so ``coherence --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import dataclasses
 import json
+import math
+import statistics
 import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register"]
+
+#: Fit tolerance of each learner (added to its binomial bound): the fitted model
+#: is checked against this distance from the empirical frequencies (the MLE) in
+#: the tests, and it bounds a softmax's floor where a target is exactly 0 or 1.
+FIT_TOLERANCE = {"mc": 0.0, "tabular": 1e-3, "mlp": 1e-3, "transformer": 1e-2}
 
 
 def _positive_int(text: str) -> int:
@@ -33,6 +57,36 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _fraction_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _schedule(text: str) -> list[Fraction]:
     try:
         alphas = [Fraction(part.strip()) for part in text.split(",") if part.strip()]
@@ -42,8 +96,6 @@ def _schedule(text: str) -> list[Fraction]:
         ) from None
     if not alphas or any(a < 0 for a in alphas):
         raise argparse.ArgumentTypeError(f"expected alphas >= 0, got {text!r}")
-    if any(b < a for a, b in itertools.pairwise(alphas)):
-        raise argparse.ArgumentTypeError(f"schedule must be non-decreasing: {text!r}")
     return alphas
 
 
@@ -51,7 +103,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("case", help="case file (coherence-case/1 JSON)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
-        "--json", action="store_true", help="print one JSON object per round to stdout"
+        "--json", action="store_true", help="print one JSON object per row to stdout"
     )
     p.add_argument(
         "--device",
@@ -59,16 +111,34 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="torch device (default: cuda if available, else cpu)",
     )
     p.add_argument(
-        "--min-visits",
+        "--check",
+        action="store_true",
+        help="exit 1 when a row fails its bound",
+    )
+    p.add_argument(
+        "--sigmas",
+        type=_positive_float,
+        default=5.0,
+        help="standard deviations of every statistical bound (default 5)",
+    )
+    p.add_argument(
+        "--repeats",
         type=_positive_int,
-        default=100,
-        help="a (t, s) is well visited with at least this many successful "
-        "visits (default 100)",
+        default=1,
+        help="run seeds seed..seed+R-1 and report median [min, max] (default 1)",
+    )
+    p.add_argument("--plot", metavar="FILE", help="write the learning curves here")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="torch intra-op threads on cpu (default 1: the tensors are small, "
+        "and more threads only add synchronisation)",
     )
 
 
 def register(subparsers: Any) -> None:
-    """Add ``retrain`` and ``anneal`` to the ``coherence`` command."""
+    """Add ``retrain``, ``anneal`` and ``profile`` to the ``coherence`` command."""
     p = subparsers.add_parser(
         "retrain",
         help="Monte Carlo re-training / outcome-conditioned fine-tuning vs G_k",
@@ -85,10 +155,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--learner",
-        choices=("mc", "tabular", "mlp"),
+        choices=("mc", "tabular", "mlp", "transformer"),
         default="mc",
-        help="mc: empirical frequencies; tabular / mlp: outcome-"
-        "conditioned model p(a|s,t,o) (default mc)",
+        help="mc: empirical frequencies; tabular / mlp: outcome-conditioned model "
+        "p(a|s,t,o); transformer: causal transformer over episode tokens "
+        "(default mc)",
     )
     p.add_argument(
         "--mode",
@@ -96,20 +167,48 @@ def register(subparsers: Any) -> None:
         default="replace",
         help="model training data: newest round or all rounds",
     )
+    p.add_argument(
+        "--min-visits",
+        type=_positive_int,
+        default=100,
+        help="least successful visits of a well-visited (t, s) (default 100)",
+    )
+    p.add_argument(
+        "--visit-fraction",
+        type=_fraction_arg,
+        default=0.1,
+        help="a (t, s) is well visited with at least this fraction of N "
+        "successful visits (and --min-visits; default 0.1)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=_positive_float,
+        default=None,
+        help="largest |pi_k - G_k| at a well-visited (t, s) (default 2 / "
+        "sqrt(threshold): 4 worst-case binomial sd at the threshold, 0.02 at "
+        "N = 10^5)",
+    )
+    p.add_argument(
+        "--save-policy",
+        metavar="FILE",
+        help="write the last round's policy as a results file FILE (NAME.json) "
+        "and the case that judges it as NAME.case.json beside it",
+    )
     p.set_defaults(handler=_retrain)
 
     q = subparsers.add_parser(
         "anneal",
         help="annealed soft Q-learning (Z-learning or max-ent) vs T_alpha",
-        description="Learn along a schedule alpha_1 <= alpha_2 <= ... from sampled "
-        "transitions and compare each stage with T_alpha (SPEC §5).",
+        description="Learn along a schedule alpha_1, alpha_2, ... from sampled "
+        "steps, each stage warm-started from the previous one, and compare each "
+        "stage with T_alpha or the max-ent optimum (SPEC §5).",
     )
     _common(q)
     q.add_argument(
         "--schedule",
         type=_schedule,
         default=_schedule("1,2,4,8"),
-        help="comma-separated non-decreasing alphas (default 1,2,4,8)",
+        help="comma-separated alphas in the order learned (default 1,2,4,8)",
     )
     q.add_argument(
         "--backup",
@@ -121,169 +220,706 @@ def register(subparsers: Any) -> None:
         "--samples",
         type=_positive_int,
         default=1 << 16,
-        help="next-state samples per (t, s, a) (default 65536)",
+        help="sampled steps per (t, s, a) and stage (default 65536)",
+    )
+    q.add_argument(
+        "--warm",
+        type=_non_negative_int,
+        default=None,
+        help="pseudo-count of the previous stage's values (default samples/16; "
+        "0: independent solves)",
     )
     q.set_defaults(handler=_anneal)
 
+    r = subparsers.add_parser(
+        "profile",
+        help="incoherence profile of a saved learned policy",
+        description="kappa_1 of a learned policy, kappa_1 of exact G_k and the "
+        "distance between them (model-fit error vs structural incoherence).",
+    )
+    r.add_argument("case", help="the case file the policy was learned on")
+    r.add_argument("policy", help="results file written by retrain --save-policy")
+    r.add_argument(
+        "--k", type=_non_negative_int, required=True, help="compare with G_k"
+    )
+    r.add_argument("--query", default="learned", help="answer id (default learned)")
+    r.add_argument("--json", action="store_true", help="print the profile as JSON")
+    r.set_defaults(handler=_profile)
 
-def _emit(
-    args: argparse.Namespace, bar: Any, record: dict[str, Any], short: dict[str, float]
-) -> None:
-    bar.set_postfix({k: f"{v:.4g}" for k, v in short.items()}, refresh=False)
-    bar.update(1)
-    if args.json:
-        print(json.dumps(record), flush=True)
+
+# ------------------------------------------------------------------ helpers
+def _finite_or_str(x: float | None) -> float | str | None:
+    if x is None or not math.isinf(x):
+        return x
+    return "inf" if x > 0 else "-inf"
 
 
-def _retrain(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
+def _fmt(x: float | None, width: int = 8) -> str:
+    if x is None:
+        return f"{'-':>{width}}"
+    if math.isinf(x):
+        return f"{'inf' if x > 0 else '-inf':>{width}}"
+    return f"{x:>{width}.4g}"
+
+
+def _interval(values: Sequence[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    if not known:
+        return "-"
+    if len(known) == 1:
+        return _fmt(known[0]).strip()
+    med = statistics.median(known)
+    return (
+        f"{_fmt(med).strip()} [{_fmt(min(known)).strip()}, {_fmt(max(known)).strip()}]"
+    )
+
+
+def _check_output(path: str | None, what: str) -> Path | None:
+    if path is None:
+        return None
+    out = Path(path)
+    if not out.parent.is_dir():
+        raise ValueError(f"{what}: directory {str(out.parent)!r} does not exist")
+    if out.is_dir():
+        raise ValueError(f"{what}: {path!r} is a directory")
+    return out
+
+
+def _check_plot(path: str | None) -> Path | None:
+    out = _check_output(path, "--plot")
+    if out is not None and out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ValueError(f"--plot: {path!r}: expected a .png, .pdf or .svg file")
+    return out
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    return [args.seed + i for i in range(args.repeats)]
+
+
+def _report(
+    args: argparse.Namespace,
+    title: str,
+    header: Sequence[tuple[str, int]],
+    rows_by_seed: Iterator[tuple[int, dict[str, Any]]],
+    cells: Callable[[dict[str, Any]], list[str]],
+    summary_keys: Sequence[str],
+    total: int,
+) -> list[list[dict[str, Any]]]:
+    """Run, print (table or JSON lines) and return the rows per seed."""
     from tqdm import tqdm
 
-    from coherence import backends
+    runs: list[list[dict[str, Any]]] = [[] for _ in range(args.repeats)]
+    line = "  ".join(f"{name:>{w}}" for name, w in header)
+    if not args.json:
+        print(title)
+        if args.repeats == 1:
+            print(line)
+    with tqdm(total=total, file=sys.stderr, unit="row", leave=False) as bar:
+        for i, rec in rows_by_seed:
+            runs[i].append(rec)
+            bar.update(1)
+            if args.json:
+                print(
+                    json.dumps(
+                        {
+                            k: _finite_or_str(v) if isinstance(v, float) else v
+                            for k, v in rec.items()
+                        }
+                    ),
+                    flush=True,
+                )
+            elif args.repeats == 1:
+                tqdm.write("  ".join(cells(rec)), file=sys.stdout)
+    if not args.json and args.repeats > 1:
+        print(f"median [min, max] over seeds {_seeds(args)}:")
+        for j in range(len(runs[0])):
+            group = [run[j] for run in runs]
+            passed = sum(bool(r["passed"]) for r in group)
+            parts = [f"{group[0]['row_label']}"]
+            for key in summary_keys:
+                parts.append(f"{key} {_interval([r[key] for r in group])}")
+            parts.append(f"passed {passed}/{len(group)}")
+            print("  ".join(parts))
+    return runs
+
+
+def _verdict(args: argparse.Namespace, runs: list[list[dict[str, Any]]]) -> int:
+    failed = [
+        (args.seed + i, r["row_label"])
+        for i, run in enumerate(runs)
+        for r in run
+        if not r["passed"]
+    ]
+    n = sum(len(run) for run in runs)
+    if not args.json:
+        if failed:
+            where = ", ".join(f"seed {s} {label}" for s, label in failed[:5])
+            print(
+                f"verdict: FAIL ({len(failed)}/{n} rows outside their bounds: {where})"
+            )
+        else:
+            print(f"verdict: PASS ({n}/{n} rows within their bounds)")
+    return 1 if (args.check and failed) else 0
+
+
+# ------------------------------------------------------------------ retrain
+def _retrain(args: argparse.Namespace) -> int:
+    import torch
+
+    from coherence.gpu.learning import Environment, default_device
+    from coherence.gpu.learning.retrain import well_visited_threshold
+    from coherence.queries import Evaluator
+    from coherence.reference.case import load_case
+
+    plot = _check_plot(args.plot)
+    save = _check_output(args.save_policy, "--save-policy")
+    if save is not None:
+        _save_name(save)  # a bad name is an error before any work
+    mdp = load_case(args.case).mdp
+    device = torch.device(args.device) if args.device else default_device()
+    torch.set_num_threads(args.threads)
+    env = Environment.from_mdp(mdp, device)
+    evaluator = Evaluator(mdp, "numpy")
+    threshold = well_visited_threshold(
+        args.episodes, min_visits=args.min_visits, fraction=args.visit_fraction
+    )
+    fit_tol = FIT_TOLERANCE[args.learner]
+    if args.tolerance is None:
+        args.tolerance = 2.0 / math.sqrt(threshold)
+    last_policy: dict[int, Any] = {}
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for i, seed in enumerate(_seeds(args)):
+            for rec, policy, well in _retrain_rounds(
+                args, env, evaluator, seed, threshold, fit_tol
+            ):
+                last_policy[i] = (policy, well, rec)
+                yield i, rec
+
+    header = [
+        ("round", 5),
+        ("|pi-G_k|", 8),
+        ("excl(max)", 13),
+        ("ratio", 7),
+        ("kappa_1", 8),
+        ("k1(G_k)", 8),
+        ("J_prob", 8),
+        ("J(G_k)", 8),
+        ("hist", 7),
+        ("s", 6),
+        ("ok", 4),
+    ]
+
+    def cells(r: dict[str, Any]) -> list[str]:
+        excl = f"{r['excluded']} ({_fmt(r['excluded_distance'], 1).strip()})"
+        return [
+            f"{r['round']:>5}",
+            _fmt(r["max_abs_dev_G_k"]),
+            f"{excl:>13}",
+            _fmt(r["max_sigma_ratio_G_prev"], 7),
+            _fmt(r["kappa_1"]),
+            _fmt(r["kappa_1_G_k"]),
+            _fmt(r["J_prob"]),
+            _fmt(r["J_prob_G_k"]),
+            _fmt(r["history_dependence"], 7),
+            f"{r['seconds']:>6.1f}",
+            f"{'pass' if r['passed'] else 'FAIL':>4}",
+        ]
+
+    title = (
+        f"retrain {mdp.name}: learner {args.learner} ({args.mode}), "
+        f"N = {args.episodes} episodes/round, {args.rounds} rounds, device "
+        f"{device}\nwell visited: >= {threshold} successful visits; bounds: "
+        f"|pi_k - G_k| <= {args.tolerance:g} and |pi_k - G(pi_(k-1))| <= "
+        f"{args.sigmas:g} binomial sd + {fit_tol:g} (fit) at every well-visited "
+        f"(t, s); ratio = largest deviation / bound"
+    )
+    runs = _report(
+        args,
+        title,
+        header,
+        rows(),
+        cells,
+        ("max_abs_dev_G_k", "kappa_1", "J_prob", "history_dependence", "seconds"),
+        args.rounds * args.repeats,
+    )
+    if plot is not None:
+        _plot_retrain(plot, mdp.name, args, runs)
+        if not args.json:
+            print(f"figure: {plot}")
+    if save is not None:
+        policy, well, rec = last_policy[0]
+        case_file = _save_policy(save, mdp, policy, well, rec, args, evaluator)
+        if not args.json:
+            print(
+                f"saved: {save} (results) and {case_file} (case); judge with: "
+                f"coherence conformance check {case_file} --results {save.parent}"
+            )
+    return _verdict(args, runs)
+
+
+def _retrain_rounds(
+    args: argparse.Namespace,
+    env: Any,
+    evaluator: Any,
+    seed: int,
+    threshold: int,
+    fit_tol: float,
+) -> Iterator[tuple[dict[str, Any], Any, Any]]:
+    """(record, learned policy, well-visited mask (T, S)) per round of one seed."""
+    import numpy as np
+
     from coherence.gpu.learning import (
-        Environment,
         MLPOutcomeModel,
         OutcomeConditionedLearner,
         TabularOutcomeModel,
-        binomial_deviation,
-        default_device,
         log_policy,
         make_generator,
-        max_abs_deviation,
         mc_retrain_round,
         reference_condition,
     )
-    from coherence.gpu.learning.retrain import finite_or_str
-    from coherence.queries import compute_policy
-    from coherence.reference.case import load_case
+    from coherence.gpu.learning.retrain import check_round
+    from coherence.gpu.learning.sequence_model import (
+        CausalTransformer,
+        SequenceLearner,
+    )
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Boltzmann
 
-    mdp = load_case(args.case).mdp
-    device = torch.device(args.device) if args.device else default_device()
-    env = Environment.from_mdp(mdp, device)
-    engine = backends.create("numpy", mdp)
-    gen = make_generator(args.seed, device)
+    engine = evaluator.engine("numpy")
+    gen = make_generator(seed, env.device)
     T, S, A = env.shape
-    learner: OutcomeConditionedLearner | None = None
-    if args.learner != "mc":
+    model_learner: OutcomeConditionedLearner | None = None
+    seq_learner: SequenceLearner | None = None
+    if args.learner in ("tabular", "mlp"):
         model: TabularOutcomeModel | MLPOutcomeModel
         if args.learner == "tabular":
-            model = TabularOutcomeModel(T, S, A, device=device)
+            model = TabularOutcomeModel(T, S, A, device=env.device)
         else:
-            model = MLPOutcomeModel(T, S, A, generator=gen, device=device)
-        learner = OutcomeConditionedLearner(env, model, mode=args.mode, generator=gen)
+            model = MLPOutcomeModel(T, S, A, generator=gen, device=env.device)
+        model_learner = OutcomeConditionedLearner(
+            env, model, mode=args.mode, generator=gen
+        )
+    elif args.learner == "transformer":
+        seq_learner = SequenceLearner(
+            env, CausalTransformer(env, generator=gen), mode=args.mode, generator=gen
+        )
     pol = env.prior_policy()
-    with tqdm(
-        total=args.rounds, desc=f"retrain {mdp.name}", file=sys.stderr, unit="round"
-    ) as bar:
-        for k in range(1, args.rounds + 1):
-            prev = pol
-            if learner is None:
-                rnd = mc_retrain_round(
-                    env, pol, args.episodes, generator=gen, round_index=k
-                )
-                pol, visits, n_success = rnd.policy, rnd.visits, rnd.n_success
-            else:
-                mrnd = learner.step(args.episodes)
-                pol, visits, n_success = mrnd.policy, mrnd.visits, mrnd.n_success
-            log_pi = log_policy(pol)
-            well = visits.detach().cpu().numpy() >= args.min_visits
-            g_k = np.exp(compute_policy(engine, PolicySpec("G", k=k)))
-            dev_k = max_abs_deviation(pol, g_k, well)
-            prev_dev = binomial_deviation(
-                pol,
-                reference_condition(engine, prev),
-                visits,
-                min_visits=args.min_visits,
+    f1 = Boltzmann(Fraction(1))
+    for k in range(1, args.rounds + 1):
+        start = time.perf_counter()
+        prev = pol
+        hist: float | None = None
+        fit: float | None = None
+        if seq_learner is not None:
+            srnd = seq_learner.step(
+                args.episodes, threshold=threshold, history_threshold=args.min_visits
             )
-            kappa = engine.kappa(log_pi, Boltzmann(Fraction(1)))
-            j_prob = engine.j_prob(log_pi)
-            record = {
-                "round": k,
-                "kappa_1": finite_or_str(kappa),
-                "J_prob": j_prob,
-                "max_abs_dev_G_k": dev_k,
-                "max_abs_dev_G_prev": prev_dev.max_abs,
-                "max_sigma_ratio_G_prev": prev_dev.max_ratio,
-                "well_visited": int(well.sum()),
-                "successes": n_success,
-                "episodes": args.episodes,
-                "learner": args.learner,
-                "mode": args.mode,
-                "seed": args.seed,
+            pol, visits, n_success = srnd.policy, srnd.visits, srnd.n_success
+            hist, fit = srnd.history_dependence, srnd.fit_error
+        elif model_learner is not None:
+            mrnd = model_learner.step(args.episodes)
+            pol, visits, n_success = mrnd.policy, mrnd.visits, mrnd.n_success
+        else:
+            rnd = mc_retrain_round(
+                env, pol, args.episodes, generator=gen, round_index=k
+            )
+            pol, visits, n_success = rnd.policy, rnd.visits, rnd.n_success
+        seconds = time.perf_counter() - start
+        log_pi = log_policy(pol)
+        log_gk = evaluator.policy(PolicySpec("G", k=k))
+        g_k = np.exp(log_gk)
+        target = reference_condition(engine, prev) if seq_learner is None else g_k
+        chk = check_round(
+            pol,
+            target,
+            g_k,
+            visits,
+            threshold=threshold,
+            fit_tolerance=fit_tol,
+            tolerance=args.tolerance,
+            sigmas=args.sigmas,
+        )
+        passed = chk.passed if seq_learner is None else chk.distance <= args.tolerance
+        record: dict[str, Any] = {
+            "row_label": f"round {k}",
+            "round": k,
+            "max_abs_dev_G_k": chk.distance,
+            "well_visited": chk.n_well,
+            "threshold": threshold,
+            "excluded": chk.excluded,
+            "excluded_distance": chk.excluded_distance,
+            "max_abs_dev_G_prev": None if seq_learner else chk.previous.max_abs,
+            "max_sigma_ratio_G_prev": None if seq_learner else chk.previous.max_ratio,
+            "kappa_1": float(engine.kappa(log_pi, f1)),
+            "kappa_1_G_k": float(engine.kappa(log_gk, f1)),
+            "J_prob": float(engine.j_prob(log_pi)),
+            "J_prob_G_k": float(engine.j_prob(log_gk)),
+            "history_dependence": hist,
+            "fit_error": fit,
+            "successes": n_success,
+            "episodes": args.episodes,
+            "seconds": seconds,
+            "passed": passed,
+            "learner": args.learner,
+            "mode": args.mode,
+            "seed": seed,
+        }
+        well = visits.detach().cpu().numpy() >= threshold
+        yield record, pol, well
+
+
+def _save_name(path: Path) -> str:
+    from coherence.reference.case import results_path
+
+    if path.suffix != ".json" or path.name.endswith(".case.json"):
+        raise ValueError(
+            f"--save-policy: {str(path)!r}: expected NAME.json (NAME.case.json "
+            "is written beside it)"
+        )
+    name = path.stem
+    if results_path(path.parent, name) != path.parent / f"{name}.json":
+        raise ValueError(
+            f"--save-policy: {name!r} is not a plain case name (letters, digits, "
+            "'.', '_', '-')"
+        )
+    return name
+
+
+def _save_policy(
+    path: Path,
+    mdp: Any,
+    policy: Any,
+    well: Any,
+    rec: dict[str, Any],
+    args: argparse.Namespace,
+    evaluator: Any,
+) -> Path:
+    """Write the results file and its case; returns the case file's path.
+
+    The case asks for the policy G_K (K = the last round) with tolerance
+    abs = --tolerance at every (t, s) that was well visited; at the other (t, s)
+    the learner makes no claim, and the case's expected answer there is the
+    learned value itself (listed in the case's ``source``)."""
+    import numpy as np
+
+    from coherence import __version__
+    from coherence.reference.case import (
+        Case,
+        Query,
+        Results,
+        Tolerance,
+        write_case,
+        write_results,
+    )
+    from coherence.reference.operators import PolicySpec
+
+    name = _save_name(path)
+    k = rec["round"]
+    probs = policy.detach().to("cpu").double().numpy()
+    g_k = np.exp(evaluator.policy(PolicySpec("G", k=k)))
+    T, S, A = probs.shape
+    st, ac = mdp.states, mdp.actions
+    learned = {
+        str(t): {
+            st[s]: {ac[a]: float(probs[t, s, a]) for a in range(A)} for s in range(S)
+        }
+        for t in range(T)
+    }
+    excluded = [
+        f"t={t} s={st[s]}" for t in range(T) for s in range(S) if not well[t, s]
+    ]
+    expected = {
+        str(t): {
+            st[s]: {
+                ac[a]: float(g_k[t, s, a] if well[t, s] else probs[t, s, a])
+                for a in range(A)
             }
-            _emit(args, bar, record, {"kappa1": kappa, "J": j_prob, "dev": dev_k})
-    return 0
+            for s in range(S)
+        }
+        for t in range(T)
+    }
+    query = Query(
+        id="learned",
+        quantity="policy",
+        policy=PolicySpec("G", k=k),
+        exact=False,
+        tolerance=Tolerance(rel=0.0, abs=args.tolerance),
+    )
+    case = Case(
+        mdp=dataclasses.replace(mdp, name=name),
+        queries=(query,),
+        expected={"learned": expected},
+        description=(
+            f"The policy learned by coherence retrain --learner {args.learner} "
+            f"on {mdp.name} (N = {args.episodes}, round {k}, seed {rec['seed']}) "
+            f"against G_{k}: within abs {args.tolerance:g} at every (t, s) with at "
+            f"least {rec['threshold']} successful visits; at the (t, s) listed in "
+            "source.no_claim the expected value is the learned value itself."
+        ),
+        source={"case": mdp.name, "no_claim": excluded},
+    )
+    results = Results(
+        case=name,
+        implementation=f"coherence {__version__} retrain --learner {args.learner}",
+        answers={"learned": learned},
+    )
+    case_path = path.parent / f"{name}.case.json"
+    write_case(case_path, case)
+    write_results(path, results)
+    return case_path
 
 
+def _plot_retrain(
+    path: Path, name: str, args: argparse.Namespace, runs: list[list[dict[str, Any]]]
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [r["round"] for r in runs[0]]
+
+    def band(key: str) -> tuple[list[float], list[float], list[float]]:
+        med, lo, hi = [], [], []
+        for j in range(len(rounds)):
+            vals = [run[j][key] for run in runs if run[j][key] is not None]
+            vals = [v for v in vals if math.isfinite(v)] or [math.nan]
+            med.append(statistics.median(vals))
+            lo.append(min(vals))
+            hi.append(max(vals))
+        return med, lo, hi
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    med, lo, hi = band("max_abs_dev_G_k")
+    ax = axes[0]
+    ax.plot(rounds, med, "o-", label="max |pi_k - G_k| (median)")
+    ax.fill_between(rounds, lo, hi, alpha=0.3, label=f"range over {len(runs)} seed(s)")
+    ax.axhline(args.tolerance, color="k", ls="--", lw=1, label="tolerance")
+    ax.set_xlabel("round k")
+    ax.set_ylabel("deviation at well-visited (t, s)")
+    ax.legend(fontsize=8)
+    for ax, key, label in (
+        (axes[1], "kappa_1", "kappa_1"),
+        (axes[2], "J_prob", "J_prob"),
+    ):
+        med, lo, hi = band(key)
+        exact, _, _ = band(f"{key}_G_k")
+        ax.plot(rounds, med, "o-", label=f"learned ({args.learner})")
+        ax.fill_between(rounds, lo, hi, alpha=0.3)
+        ax.plot(rounds, exact, "s--", color="k", label="exact G_k")
+        ax.set_xlabel("round k")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    for ax in axes:
+        ax.set_xticks(rounds)
+    fig.suptitle(f"retrain {name}: {args.learner}, N = {args.episodes} per round")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ anneal
 def _anneal(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
-    from tqdm import tqdm
 
-    from coherence import backends
     from coherence.gpu.learning import (
         Environment,
         anneal,
         default_device,
-        log_policy,
         make_generator,
-        max_abs_deviation,
     )
-    from coherence.gpu.learning.retrain import finite_or_str
-    from coherence.queries import compute_policy
+    from coherence.gpu.learning.retrain import log_policy
+    from coherence.queries import Evaluator
     from coherence.reference.case import load_case
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Boltzmann
 
+    plot = _check_plot(args.plot)
     mdp = load_case(args.case).mdp
     device = torch.device(args.device) if args.device else default_device()
+    torch.set_num_threads(args.threads)
     env = Environment.from_mdp(mdp, device)
-    engine = backends.create("numpy", mdp)
-    gen = make_generator(args.seed, device)
-    stages = anneal(
-        env,
-        [float(a) for a in args.schedule],
-        backup=args.backup,
-        samples=args.samples,
-        generator=gen,
-    )
-    with tqdm(
-        total=len(args.schedule),
-        desc=f"anneal {mdp.name}",
-        file=sys.stderr,
-        unit="stage",
-    ) as bar:
-        for k, (alpha, res) in enumerate(zip(args.schedule, stages, strict=True), 1):
-            log_pi = log_policy(res.policy)
-            t_alpha = np.exp(compute_policy(engine, PolicySpec("T", alpha=alpha)))
-            maxent = np.exp(engine.maxent_policy(alpha))
-            dev_t = max_abs_deviation(res.policy, t_alpha)
-            dev_m = max_abs_deviation(res.policy, maxent)
-            target = t_alpha if args.backup == "z" else maxent
-            sd = res.policy_sd.detach().cpu().numpy()
-            diff = np.abs(res.policy.detach().cpu().numpy() - target)
-            ratio = float((diff / (5 * sd + 1e-9)).max())
-            kappa = engine.kappa(log_pi, Boltzmann(Fraction(1)))
-            j_prob = engine.j_prob(log_pi)
-            record = {
-                "stage": k,
-                "alpha": float(alpha),
-                "backup": args.backup,
-                "kappa_1": finite_or_str(kappa),
-                "J_prob": j_prob,
-                "max_abs_dev_T_alpha": dev_t,
-                "max_abs_dev_maxent": dev_m,
-                "max_5sigma_ratio_target": ratio,
-                "samples": args.samples,
-                "seed": args.seed,
-            }
-            _emit(
-                args,
-                bar,
-                record,
-                {"alpha": float(alpha), "kappa1": kappa, "J": j_prob, "devT": dev_t},
+    evaluator = Evaluator(mdp, "numpy")
+    engine = evaluator.engine("numpy")
+    warm = args.samples // 16 if args.warm is None else args.warm
+    f1 = Boltzmann(Fraction(1))
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for i, seed in enumerate(_seeds(args)):
+            stages = anneal(
+                env,
+                [float(a) for a in args.schedule],
+                backup=args.backup,
+                samples=args.samples,
+                warm=warm,
+                sigmas=args.sigmas,
+                generator=make_generator(seed, device),
             )
+            start = time.perf_counter()
+            for k, (alpha, res) in enumerate(
+                zip(args.schedule, stages, strict=True), 1
+            ):
+                seconds = time.perf_counter() - start
+                log_pi = log_policy(res.policy)
+                t_alpha = np.exp(evaluator.policy(PolicySpec("T", alpha=alpha)))
+                maxent = np.exp(engine.maxent_policy(alpha))
+                target = t_alpha if args.backup == "z" else maxent
+                got = res.policy.detach().cpu().numpy()
+                bound = res.policy_bound.detach().cpu().numpy()
+                dev = np.abs(got - target)
+                ratio = float((dev / (bound + 1e-9)).max())
+                yield (
+                    i,
+                    {
+                        "row_label": f"stage {k}",
+                        "stage": k,
+                        "alpha": float(alpha),
+                        "backup": args.backup,
+                        "max_abs_dev_target": float(dev.max()),
+                        "max_abs_dev_T_alpha": float(np.abs(got - t_alpha).max()),
+                        "max_abs_dev_maxent": float(np.abs(got - maxent).max()),
+                        "max_bound": float(bound.max()),
+                        "max_bound_ratio": ratio,
+                        "kappa_1": float(engine.kappa(log_pi, f1)),
+                        "J_prob": float(engine.j_prob(log_pi)),
+                        "J_prob_target": _j_prob_of(engine, target),
+                        "samples": args.samples,
+                        "warm": warm if k > 1 else 0,
+                        "seconds": seconds,
+                        "passed": ratio <= 1.0,
+                        "seed": seed,
+                    },
+                )
+                start = time.perf_counter()
+
+    target_name = "T_alpha" if args.backup == "z" else "max-ent optimum"
+    header = [
+        ("stage", 5),
+        ("alpha", 6),
+        ("|pi-target|", 11),
+        ("bound", 8),
+        ("ratio", 7),
+        ("kappa_1", 8),
+        ("J_prob", 8),
+        ("J(target)", 9),
+        ("s", 6),
+        ("ok", 4),
+    ]
+
+    def cells(r: dict[str, Any]) -> list[str]:
+        return [
+            f"{r['stage']:>5}",
+            _fmt(r["alpha"], 6),
+            _fmt(r["max_abs_dev_target"], 11),
+            _fmt(r["max_bound"]),
+            _fmt(r["max_bound_ratio"], 7),
+            _fmt(r["kappa_1"]),
+            _fmt(r["J_prob"]),
+            _fmt(r["J_prob_target"], 9),
+            f"{r['seconds']:>6.1f}",
+            f"{'pass' if r['passed'] else 'FAIL':>4}",
+        ]
+
+    title = (
+        f"anneal {mdp.name}: backup {args.backup} vs {target_name}, "
+        f"{args.samples} sampled steps per (t, s, a) and stage, warm start "
+        f"pseudo-count {warm}\nbound: {args.sigmas:g} standard errors per sample "
+        "mean, propagated backwards (carried error and warm-start bias included); "
+        "ratio = largest deviation / bound"
+    )
+    runs = _report(
+        args,
+        title,
+        header,
+        rows(),
+        cells,
+        ("max_abs_dev_target", "kappa_1", "J_prob", "seconds"),
+        len(args.schedule) * args.repeats,
+    )
+    if plot is not None:
+        _plot_anneal(plot, mdp.name, args, runs)
+        if not args.json:
+            print(f"figure: {plot}")
+    return _verdict(args, runs)
+
+
+def _plot_anneal(
+    path: Path, name: str, args: argparse.Namespace, runs: list[list[dict[str, Any]]]
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = [r["stage"] for r in runs[0]]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    for run in runs:
+        axes[0].plot(stages, [r["max_abs_dev_target"] for r in run], "o-", alpha=0.7)
+        axes[0].plot(stages, [r["max_bound"] for r in run], "k:", alpha=0.7)
+        axes[1].plot(stages, [r["J_prob"] for r in run], "o-", alpha=0.7)
+    axes[1].plot(stages, [r["J_prob_target"] for r in runs[0]], "s--", color="k")
+    axes[0].set_ylabel("max |pi - target| (dotted: bound)")
+    axes[1].set_ylabel("J_prob (dashed: target)")
+    for ax in axes:
+        ax.set_xlabel("stage")
+        ax.set_xticks(stages)
+    fig.suptitle(f"anneal {name}: {args.backup}, schedule {args.schedule}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ profile
+def _profile(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from coherence.gpu.learning.profile import incoherence_profile
+    from coherence.reference.case import load_case, load_results
+
+    mdp = load_case(args.case).mdp
+    results = load_results(args.policy)
+    answer = results.answers.get(args.query)
+    if answer is None:
+        raise ValueError(
+            f"--query: {args.policy!r} has no answer {args.query!r}; it has "
+            f"{', '.join(sorted(results.answers)) or 'none'}"
+        )
+    T = mdp.horizon
+    try:
+        probs = np.array(
+            [
+                [[float(answer[str(t)][s][a]) for a in mdp.actions] for s in mdp.states]
+                for t in range(T)
+            ]
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(
+            f"policy: answer {args.query!r} of {args.policy!r} is not a policy table "
+            f"of {mdp.name!r} (steps 0..{T - 1}, its states and actions)"
+        ) from None
+    prof = incoherence_profile(mdp, probs, args.k)
+    data = dataclasses.asdict(prof) | {"kappa_gap": prof.kappa_gap}
+    if args.json:
+        print(json.dumps({k: _finite_or_str(v) for k, v in data.items()}))
+        return 0
+    print(f"incoherence profile of {args.policy} against G_{args.k} on {mdp.name}:")
+    print(f"  kappa_1(learned)        {_fmt(prof.kappa_learned, 10)}")
+    print(f"  kappa_1(G_{args.k})            {_fmt(prof.kappa_exact, 10)}")
+    print(f"  gap (fit adds)          {_fmt(prof.kappa_gap, 10)}")
+    print(f"  max |learned - G_{args.k}|    {_fmt(prof.distance, 10)}")
+    print(f"  KL_c(learned || G_{args.k})   {_fmt(prof.causal_kl, 10)}")
+    print(
+        f"  J_prob learned / G_{args.k}   {_fmt(prof.j_prob_learned, 10)} / "
+        f"{_fmt(prof.j_prob_exact, 1).strip()}"
+    )
     return 0
+
+
+def _j_prob_of(engine: Any, probs: Any) -> float:
+    """J_prob of a probability table (log 0 = -inf without a warning)."""
+    import numpy as np
+
+    with np.errstate(divide="ignore"):
+        return float(engine.j_prob(np.log(probs)))

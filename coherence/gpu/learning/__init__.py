@@ -7,9 +7,14 @@
 * :mod:`~coherence.gpu.learning.outcome_model` -- the outcome-conditioned
   autoregressive model p_theta(a | s, t, o), tabular or MLP, fine-tuned on its own
   rollouts ("replace" reproduces G_k; "aggregate" converges to a mixture).
-* :mod:`~coherence.gpu.learning.soft_q` -- annealed soft Q-learning: Z-learning
-  (exact-conditioning backup, converges to T_alpha) and the maximum-entropy backup
-  (converges to the entropy-regularised optimum).
+* :mod:`~coherence.gpu.learning.sequence_model` -- a causal transformer over
+  episode tokens (o, s_0, a_0, ...), fine-tuned on its own rollouts.
+* :mod:`~coherence.gpu.learning.soft_q` -- annealed soft Q-learning with warm
+  starts: Z-learning (exact-conditioning backup, converges to T_alpha) and the
+  maximum-entropy backup (converges to the entropy-regularised optimum), every
+  O_t sampled, error bars propagated backwards.
+* :mod:`~coherence.gpu.learning.profile` -- the incoherence profile of a learned
+  policy (kappa_1 learned vs exact G_k).
 
 Policies are probability tensors of shape (T, S, A), float64. Every function
 takes an explicit seeded ``torch.Generator``.
@@ -26,16 +31,20 @@ from coherence.gpu.learning.outcome_model import (
     outcome_counts,
     success_visit_probability,
 )
+from coherence.gpu.learning.profile import IncoherenceProfile, incoherence_profile
 from coherence.gpu.learning.retrain import (
     Deviation,
     RetrainRound,
+    RoundCheck,
     binomial_deviation,
+    check_round,
     log_policy,
     max_abs_deviation,
     mc_retrain,
     mc_retrain_round,
     reference_condition,
     success_counts,
+    well_visited_threshold,
 )
 from coherence.gpu.learning.rollouts import (
     Environment,
@@ -44,6 +53,15 @@ from coherence.gpu.learning.rollouts import (
     make_generator,
     rollout,
     sample_next_states,
+    sample_step_outcomes,
+    sample_terminal_outcomes,
+    step_outcomes,
+)
+from coherence.gpu.learning.sequence_model import (
+    CausalTransformer,
+    SequenceLearner,
+    SequenceRound,
+    encode_episodes,
 )
 from coherence.gpu.learning.soft_q import (
     Backup,
@@ -55,21 +73,29 @@ from coherence.gpu.learning.soft_q import (
 
 __all__ = [
     "Backup",
+    "CausalTransformer",
     "Deviation",
     "Environment",
     "Episodes",
+    "IncoherenceProfile",
     "MLPOutcomeModel",
     "ModelRound",
     "OutcomeConditionedLearner",
     "RetrainRound",
+    "RoundCheck",
+    "SequenceLearner",
+    "SequenceRound",
     "SoftQResult",
     "TabularOutcomeModel",
     "aggregate_mixture",
     "aggregate_sd",
     "anneal",
     "binomial_deviation",
+    "check_round",
     "default_device",
+    "encode_episodes",
     "fit_outcome_model",
+    "incoherence_profile",
     "log_policy",
     "make_generator",
     "max_abs_deviation",
@@ -80,7 +106,11 @@ __all__ = [
     "reference_condition",
     "rollout",
     "sample_next_states",
+    "sample_step_outcomes",
+    "sample_terminal_outcomes",
+    "step_outcomes",
     "success_counts",
     "success_visit_probability",
+    "well_visited_threshold",
     "z_learning",
 ]

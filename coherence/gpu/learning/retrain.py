@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import Tensor
 
@@ -33,9 +34,13 @@ from coherence.reference.model import FloatArray
 from coherence.reference.numpy_engine import NumpyEngine
 
 __all__ = [
+    "DEFAULT_TOLERANCE",
+    "DEFAULT_VISIT_FRACTION",
     "Deviation",
     "RetrainRound",
+    "RoundCheck",
     "binomial_deviation",
+    "check_round",
     "finite_or_str",
     "log_policy",
     "max_abs_deviation",
@@ -43,10 +48,19 @@ __all__ = [
     "mc_retrain_round",
     "reference_condition",
     "success_counts",
+    "well_visited_threshold",
 ]
 
 #: Float slack added to every statistical bound (targets are float64).
 FLOAT_SLACK = 1e-9
+
+#: Default well-visited threshold as a fraction of the episodes per round: at
+#: n_t(s) >= N / 10 a frequency's binomial sd is <= 0.5 / sqrt(N / 10), 0.005 at
+#: N = 10^5, so DEFAULT_TOLERANCE is 4 such standard deviations.
+DEFAULT_VISIT_FRACTION = 0.1
+
+#: Default largest distance to the exact G_k at a well-visited (t, s).
+DEFAULT_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -192,14 +206,18 @@ def binomial_deviation(
 def max_abs_deviation(
     estimate: Tensor | FloatArray,
     target: Tensor | FloatArray,
-    mask: Tensor | FloatArray | None = None,
+    mask: Tensor | FloatArray | npt.NDArray[np.bool_] | None = None,
 ) -> float:
     """max |estimate - target| over the (t, s) where ``mask`` holds (all if None)."""
     est = _np(estimate)
     tgt = _np(target)
     dev = np.abs(est - tgt).max(axis=-1)
     if mask is not None:
-        m = _np(mask).astype(bool)
+        m = (
+            mask.detach().cpu().numpy()
+            if isinstance(mask, Tensor)
+            else np.asarray(mask)
+        ).astype(bool)
         dev = dev[m]
     return float(dev.max()) if dev.size else 0.0
 
@@ -216,3 +234,76 @@ def finite_or_str(x: float) -> float | str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return x
+
+
+def well_visited_threshold(
+    n_episodes: int, *, min_visits: int = 100, fraction: float = DEFAULT_VISIT_FRACTION
+) -> int:
+    """Successful visits for a (t, s) to count as well visited: the larger of
+    ``min_visits`` and ceil(``fraction`` * N) (scales with N)."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction: expected a number in [0, 1], got {fraction!r}")
+    return max(int(min_visits), math.ceil(fraction * n_episodes))
+
+
+@dataclass(frozen=True)
+class RoundCheck:
+    """The checks of one round.
+
+    ``previous``: the binomial comparison with G(previous estimate) at the
+    well-visited (t, s) (``sigmas`` standard deviations plus the learner's fit
+    tolerance, which also bounds a softmax's floor where the target is 0 or 1);
+    ``distance``: the largest |pi_k - G_k| there, against ``tolerance``;
+    ``threshold``: the visits that make a (t, s) well visited; ``excluded``: the
+    (t, s) visited by a successful episode but below the threshold, with
+    ``excluded_distance`` their largest |pi_k - G_k|."""
+
+    previous: Deviation
+    distance: float
+    tolerance: float
+    threshold: int
+    n_well: int
+    excluded: int
+    excluded_distance: float
+
+    @property
+    def passed(self) -> bool:
+        """Both the statistical comparison and the distance to G_k pass."""
+        return self.previous.passed and self.distance <= self.tolerance
+
+
+def check_round(
+    estimate: Tensor | FloatArray,
+    previous_target: Tensor | FloatArray,
+    g_k: Tensor | FloatArray,
+    visits: Tensor | FloatArray,
+    *,
+    threshold: int,
+    fit_tolerance: float = 0.0,
+    tolerance: float = DEFAULT_TOLERANCE,
+    sigmas: float = 5.0,
+) -> RoundCheck:
+    """Check round k's policy ``estimate`` against G(previous estimate)
+    (``previous_target``, binomial, :func:`binomial_deviation`) and the exact
+    ``g_k`` (max distance <= ``tolerance``) at every (t, s) with at least
+    ``threshold`` successful ``visits``; report the visited cells below it."""
+    n = _np(visits)
+    prev = binomial_deviation(
+        estimate,
+        previous_target,
+        visits,
+        min_visits=threshold,
+        sigmas=sigmas,
+        extra=fit_tolerance,
+    )
+    well = n >= threshold
+    low = (n > 0) & ~well
+    return RoundCheck(
+        previous=prev,
+        distance=max_abs_deviation(estimate, g_k, well),
+        tolerance=tolerance,
+        threshold=threshold,
+        n_well=int(well.sum()),
+        excluded=int(low.sum()),
+        excluded_distance=max_abs_deviation(estimate, g_k, low),
+    )

@@ -35,6 +35,9 @@ __all__ = [
     "make_generator",
     "rollout",
     "sample_next_states",
+    "sample_step_outcomes",
+    "sample_terminal_outcomes",
+    "step_outcomes",
 ]
 
 #: Largest joint (t, s) x (a, o, s') table used for one-draw steps.
@@ -276,3 +279,52 @@ def sample_next_states(
     rows = torch.arange(S * A, device=env.device).repeat_interleave(n)
     out = sampler.sample(rows, _uniform(S * A * n, generator, env.device))
     return out.reshape(S, A, n)
+
+
+def sample_step_outcomes(
+    env: Environment, t: int, n: int, *, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Generative model of step ``t``: for every (s, a), ``n`` independent draws
+    of O_t ~ Bernoulli(rho_t(s, a)) and s' ~ P(.|s, a); returns (O_t as bool,
+    s' as int64), both of shape (S, A, n)."""
+    T, S, A = env.shape
+    if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < T:
+        raise ValueError(f"t: expected an integer step in 0..{T - 1}, got {t!r}")
+    nxt = sample_next_states(env, n, generator=generator)
+    u = _uniform(S * A * n, generator, env.device).reshape(S, A, n)
+    return u < env.success[t][..., None], nxt
+
+
+def sample_terminal_outcomes(
+    env: Environment, n: int, *, generator: torch.Generator
+) -> Tensor:
+    """``n`` independent draws of O_T ~ Bernoulli(rho_T(s)) for every s, bool
+    (S, n)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: expected a positive integer, got {n!r}")
+    _, S, _ = env.shape
+    u = _uniform(S * n, generator, env.device).reshape(S, n)
+    return u < env.terminal_success[:, None]
+
+
+def step_outcomes(
+    env: Environment,
+    t: int,
+    states: Tensor,
+    actions: Tensor,
+    *,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """One environment step for a batch: O_t ~ Bernoulli(rho_t(s, a)) and
+    s' ~ P(.|s, a) for each (states[i], actions[i]); returns (O_t bool, s' int64),
+    both of shape (N,)."""
+    T, S, A = env.shape
+    if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < T:
+        raise ValueError(f"t: expected an integer step in 0..{T - 1}, got {t!r}")
+    sa = states * A + actions
+    n = int(sa.shape[0])
+    ok = _uniform(n, generator, env.device) < env.success[t].reshape(-1)[sa]
+    nxt = _OffsetCDF(env.transition.reshape(S * A, S)).sample(
+        sa, _uniform(n, generator, env.device)
+    )
+    return ok, nxt

@@ -1,52 +1,70 @@
-"""Annealed soft Q-learning from sampled transitions, two backups (SPEC §5).
+"""Annealed soft Q-learning from sampled steps, two backups (SPEC §5).
 
 Both learners are finite-horizon tabular Q-learning by backward induction over a
-generative model: for t = T-1, ..., 0 and every (s, a), draw ``samples`` next
-states s' ~ P(.|s, a) from the environment (the learner never reads P) and
-average the sampled targets with step sizes eta_n = 1/n,
-
-    x_t(s, a) <- x_t(s, a) + eta_n (y_n - x_t(s, a)),   n = 1..samples,
-
-which makes x_t(s, a) the sample mean of the targets (computed in batches; the
-batched mean is the same number). Stage t bootstraps from the values already
-learned at t+1.
+generative model: for t = T-1, ..., 0 and every (s, a) they draw ``samples``
+steps (O_t ~ Bernoulli(rho_t(s, a)), s' ~ P(.|s, a)) from the environment, and
+``samples`` terminal outcomes O_T ~ Bernoulli(rho_T(s)) per state; the learner
+never reads rho or P. Every optimality variable is sampled, so deterministic
+cases are statistical tests too. Write rho^_t(s, a), rho^_T(s) for the sampled
+success frequencies and E^ for the mean over the sampled successors.
 
 (a) Exact-conditioning backup in the exponentiated domain (Z-learning):
-        y = rho_t(s,a)^alpha * w_{t+1}(s'),   w_T = rho_T^alpha,
-        w_t(s) = sum_a p(a|s) z_t(s,a),   pi_t(a|s) = p(a|s) z_t(s,a) / w_t(s)
-    (p where w_t(s) = 0). y is an unbiased sample of z of T_alpha = cond(p, alpha r)
-    given w_{t+1}: the learner converges to T_alpha. rho = 0 gives y = 0, never
-    log 0; rho^0 = 1 (SPEC §2), so alpha = 0 gives the prior.
+        w_T = (rho^_T)^alpha,   y_t(s, a) = (rho^_t(s, a))^alpha E^ w_{t+1}(s'),
+        w_t(s) = sum_a p(a|s) z_t(s, a),   pi_t(a|s) = p(a|s) z_t(s, a) / w_t(s)
+    (p where w_t(s) = 0). With exact rho and P this is the backward pass of
+    T_alpha = cond(p, alpha r) (SPEC §4), so the learner converges to T_alpha; the
+    plug-in rho^alpha is consistent with bias O(1/samples). rho^ = 0 gives 0,
+    never log 0; rho^0 = 1 (SPEC §2), so alpha = 0 gives the prior.
+
 (b) Maximum-entropy backup in the log domain:
-        y = V_{t+1}(s'),   Q_t(s,a) = r_t(s,a) + mean(y),   V_T = r_T,
-        V_t(s) = (1/alpha) log sum_a p(a|s) exp(alpha Q_t(s,a)),
-        pi_t(a|s) proportional to p(a|s) exp(alpha Q_t(s,a)),
-    the expectation backup of the entropy-regularised optimum of SPEC §4
-    (NumpyEngine.maxent_policy). A sampled successor with V = -inf makes the
-    mean -inf (the expectation is -inf as soon as such a successor has positive
-    probability); finite targets are averaged apart from a "dead successor seen"
-    flag, so -inf never meets +inf and nothing is NaN. Where every logit is -inf
-    the policy is the prior, as in the reference; at alpha = 0 V_t = E_p Q_t (the
-    alpha -> 0 limit) and the policy is the prior.
+        V_T = log rho^_T,   y_t(s, a) = log rho^_t(s, a) + E^ V_{t+1}(s'),
+        V_t(s) = (1/alpha) log sum_a p(a|s) exp(alpha Q_t(s, a)),
+        pi_t(a|s) proportional to p(a|s) exp(alpha Q_t(s, a)),
+    the EXPECTATION backup of the entropy-regularised optimum of SPEC §4
+    (NumpyEngine.maxent_policy) -- not the optimistic log E exp V(s'). A sampled
+    successor with V = -inf makes the mean -inf; finite targets are averaged apart
+    from a "dead successor seen" flag, so -inf never meets +inf and nothing is NaN.
+    Where every logit is -inf the policy is the prior; at alpha = 0
+    V_t = E_p Q_t (the alpha -> 0 limit) and the policy is the prior.
 
-Statistical tolerance: each x_t(s, a) is a mean of ``samples`` i.i.d. targets
-given stage t+1, with standard error se = sd(y) / sqrt(samples) (the sample sd is
-returned). The policy's standard deviation follows by the delta method,
+Warm starts (annealing). A stage may start from a previous stage's estimates
+x0 (z or Q, the same (T, S, A) table) with pseudo-count ``warm`` = n0: the
+estimate is the Robbins-Monro average with steps eta_n = 1/(n0 + n),
+
+    x_t(s, a) = (n0 x0_t(s, a) + n y_t(s, a)) / (n0 + n),   n = samples,
+
+so n0 = 0 is an independent solve and n0 > 0 trades variance for a bias
+n0 / (n0 + n) (x0 - x*) towards the previous stage: the schedule's order and
+spacing then matter (a close previous alpha is a good start, a far one needs
+more samples to be forgotten).
+
+Error bars (``policy_bound``, at ``sigmas`` standard errors per sample mean):
+propagated backwards, so the error carried from later steps is included. With
+e the bound on |x - x*| (x* the exact value),
+
+    e_y   = sigmas * se(y) + (rho^)^alpha E^ e_w(s')            (Z)
+          = sigmas * se(y) + E^ e_V(s')                         (max-ent)
+    e_x   = e_y + (n0 / n) |x0 - x|            (the warm-start bias, exactly:
+                                                x - x* = y - x* + (n0/n)(x0 - x))
+    e_w(s) = sum_a p(a|s) e_x(s, a),  e_V(s) = sum_a pi(a|s) e_Q(s, a),
+    e_w(s) = sum_a p(a|s) e_z(s, a)                (w is linear in z),
+    e_V(s) = max_a e_Q(s, a) over live actions     (V is monotone, 1-Lipschitz),
+    e_pi_a = the largest change of pi_a over the box x' in [x - e_x, x + e_x]
+             (pi_a increases in x_a and decreases in the others: its corners),
+
+with se(y) the delta-method standard error of y from the sample sd of the
+successor values and the binomial sd of rho^. Given the boxes the propagation is
+exact; what is approximate is the statistics of each sample mean (normal
+approximation: within ``sigmas`` standard errors with probability >= 1 - 5.7e-7
+per mean at 5 sigma) and the first-order se of rho^alpha and log rho^.
+``policy_sd`` is the one-sigma delta-method sampling deviation of the stage alone
+(no carried error, no bias):
     Z:      d pi_a / d z_b = (p_b / w) (1[a=b] - pi_a),
-    maxent: d pi_a / d Q_b = alpha pi_a (1[a=b] - pi_b),
-and ``policy_sd`` = sqrt(sum_b (d pi_a / d x_b)^2 se_b^2). It covers the sampling
-error of the stage itself; the error carried from stage t+1 (zero when T = 1 or
-the dynamics are deterministic, where every target is exact) is not included.
-
-With a schedule alpha_1 <= alpha_2 <= ... (:func:`anneal`) each stage is learned
-afresh with its own samples, and the policy after stage k estimates T_{alpha_k}
-(Z-learning) or the entropy-regularised optimum at alpha_k (maximum entropy); in
-deterministic environments the two coincide (SPEC §7 claim 18).
+    maxent: d pi_a / d Q_b = alpha pi_a (1[a=b] - pi_b).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -56,22 +74,27 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from coherence.gpu.learning.rollouts import Environment, sample_next_states
+from coherence.gpu.learning.rollouts import (
+    Environment,
+    sample_step_outcomes,
+    sample_terminal_outcomes,
+)
 
 __all__ = ["Backup", "SoftQResult", "anneal", "maxent_q_learning", "z_learning"]
 
 Backup = Literal["z", "maxent"]
 
-#: Next-state draws per batch (S * A * batch values at once).
+#: Step draws per batch (S * A * batch values at once).
 _BATCH_ELEMENTS = 1 << 22
 
 
 @dataclass(frozen=True)
 class SoftQResult:
-    """A learned policy (T, S, A) with its learned values ``x`` (z for Z-learning,
-    Q for maximum entropy; (T, S, A)), the standard errors of x, the delta-method
-    standard deviation of the policy, alpha, the backup and the samples per
-    (t, s, a)."""
+    """A learned policy (T, S, A) with its learned values ``values`` (z for
+    Z-learning, Q for maximum entropy; (T, S, A)), their standard errors, the
+    one-sigma stage-only policy deviation ``policy_sd``, the complete bound
+    ``policy_bound`` (carried error and warm-start bias included, at ``sigmas``),
+    alpha, the backup, the samples per (t, s, a) and the warm-start pseudo-count."""
 
     backup: Backup
     alpha: float
@@ -79,7 +102,10 @@ class SoftQResult:
     values: Tensor
     stderr: Tensor
     policy_sd: Tensor
+    policy_bound: Tensor
     samples: int
+    warm: int
+    sigmas: float
 
 
 def _alpha(alpha: float | Fraction) -> float:
@@ -94,21 +120,52 @@ def _check_samples(samples: int) -> None:
         raise ValueError(f"samples: expected an integer >= 2, got {samples!r}")
 
 
+def _check_warm(env: Environment, warm: int, start: SoftQResult | None) -> None:
+    if isinstance(warm, bool) or not isinstance(warm, int) or warm < 0:
+        raise ValueError(f"warm: expected an integer >= 0, got {warm!r}")
+    if start is not None and tuple(start.values.shape) != env.shape:
+        raise ValueError(
+            f"start: values of shape {tuple(start.values.shape)}, expected "
+            f"{env.shape} (T, S, A)"
+        )
+
+
+@dataclass(frozen=True)
+class _Moments:
+    """Per (s, a): success frequency rho^, mean and sd of the finite successor
+    values, whether a -inf successor was seen, mean successor error bound."""
+
+    rho: Tensor
+    mean: Tensor
+    sd: Tensor
+    dead: Tensor
+    carried: Tensor
+
+
 def _stage_moments(
-    env: Environment, next_value: Tensor, samples: int, generator: torch.Generator
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Sample mean and sd (over s') of next_value[s'] per (s, a), counting -inf
-    successors apart: (mean of finite targets, sd of finite targets, any -inf)."""
+    env: Environment,
+    t: int,
+    next_value: Tensor,
+    next_err: Tensor,
+    samples: int,
+    generator: torch.Generator,
+) -> _Moments:
+    """Sampled moments of step t (batched; Chan et al.'s parallel update of mean
+    and M2 gives the same numbers as the sequential eta_n = 1/n average)."""
     _, S, A = env.shape
     batch = max(1, min(samples, _BATCH_ELEMENTS // (S * A)))
     n = torch.zeros(S, A, dtype=torch.float64, device=env.device)
     mean = torch.zeros_like(n)
     m2 = torch.zeros_like(n)
+    ok = torch.zeros_like(n)
+    carried = torch.zeros_like(n)
     dead = torch.zeros(S, A, dtype=torch.bool, device=env.device)
     done = 0
     while done < samples:
         b = min(batch, samples - done)
-        nxt = sample_next_states(env, b, generator=generator)  # (S, A, b)
+        o, nxt = sample_step_outcomes(env, t, b, generator=generator)
+        ok += o.sum(-1).to(torch.float64)
+        carried += next_err[nxt].sum(-1)
         y = next_value[nxt]
         finite = torch.isfinite(y)
         dead |= (~finite).any(dim=-1)
@@ -116,7 +173,6 @@ def _stage_moments(
         nb = finite.sum(dim=-1).to(torch.float64)
         mb = yf.sum(-1) / nb.clamp_min(1.0)
         m2b = (torch.where(finite, yf - mb[..., None], 0.0) ** 2).sum(-1)
-        # Chan et al. parallel update of mean / M2 == sequential eta_n = 1/n
         tot = n + nb
         delta = mb - mean
         w = nb / tot.clamp_min(1.0)
@@ -125,7 +181,38 @@ def _stage_moments(
         n = tot
         done += b
     sd = torch.sqrt(m2 / (n - 1).clamp_min(1.0))
-    return mean, sd, dead
+    return _Moments(
+        rho=ok / samples, mean=mean, sd=sd, dead=dead, carried=carried / samples
+    )
+
+
+def _terminal_rate(
+    env: Environment, samples: int, generator: torch.Generator
+) -> Tensor:
+    _, S, _ = env.shape
+    batch = max(1, min(samples, _BATCH_ELEMENTS // S))
+    ok = torch.zeros(S, dtype=torch.float64, device=env.device)
+    done = 0
+    while done < samples:
+        b = min(batch, samples - done)
+        ok += sample_terminal_outcomes(env, b, generator=generator).sum(-1)
+        done += b
+    return ok / samples
+
+
+def _binomial_sd(rate: Tensor, n: int) -> Tensor:
+    return torch.sqrt(rate * (1.0 - rate) / n)
+
+
+def _warm(y: Tensor, start: Tensor | None, warm: int, n: int) -> tuple[Tensor, Tensor]:
+    """(n0 x0 + n y) / (n0 + n) and the bias bound (n0 / n) |x0 - x| (0 where
+    the value is -inf or there is no start)."""
+    if start is None or warm == 0:
+        return y, torch.zeros_like(y)
+    finite = torch.isfinite(y) & torch.isfinite(start)
+    x = torch.where(finite, (warm * start + n * y) / (warm + n), y)
+    bias = torch.where(finite, (warm / n) * (start - x).abs(), 0.0)
+    return x, bias
 
 
 def z_learning(
@@ -134,34 +221,52 @@ def z_learning(
     *,
     samples: int,
     generator: torch.Generator,
+    start: SoftQResult | None = None,
+    warm: int = 0,
+    sigmas: float = 5.0,
 ) -> SoftQResult:
     """Exact-conditioning backup learned in the exponentiated domain (module
-    docstring (a)); converges to T_alpha."""
+    docstring (a)); converges to T_alpha. ``start``/``warm``: warm start from a
+    previous stage's z with pseudo-count ``warm``."""
     a = _alpha(alpha)
     _check_samples(samples)
+    _check_warm(env, warm, start)
+    if start is not None and start.backup != "z":
+        raise ValueError(f"start: a {start.backup!r} result cannot warm-start 'z'")
     T, S, A = env.shape
     p = env.prior
-    rho_a = torch.pow(env.success, a)  # 0 ** 0 == 1 (SPEC §2)
-    w = torch.pow(env.terminal_success, a)
-    z = torch.empty(T, S, A, dtype=torch.float64, device=env.device)
+    dev = env.device
+    n = samples
+    rho_T = _terminal_rate(env, n, generator)
+    w = torch.pow(rho_T, a)  # 0 ** 0 == 1 (SPEC §2)
+    w_err = sigmas * _power_sd(rho_T, a, n)
+    z = torch.empty(T, S, A, dtype=torch.float64, device=dev)
     se = torch.empty_like(z)
     pol = torch.empty_like(z)
     psd = torch.empty_like(z)
-    root_n = math.sqrt(samples)
+    bound = torch.empty_like(z)
+    eye = torch.eye(A, dtype=torch.float64, device=dev)
     for t in range(T - 1, -1, -1):
-        mean, sd, _ = _stage_moments(env, w, samples, generator)
-        z[t] = rho_a[t] * mean
-        se[t] = rho_a[t] * sd / root_n
+        m = _stage_moments(env, t, w, w_err, n, generator)
+        rho_a = torch.pow(m.rho, a)
+        y = rho_a * m.mean
+        se_y = torch.sqrt(
+            (rho_a * m.sd) ** 2 / n + (m.mean * _power_sd(m.rho, a, n)) ** 2
+        )
+        x0 = None if start is None else start.values[t].to(dev, torch.float64)
+        z[t], bias = _warm(y, x0, warm, n)
+        se[t] = se_y
+        err = sigmas * se_y + rho_a * m.carried + bias
         pw = p * z[t]
         w = pw.sum(-1)
+        w_err = (p * err).sum(-1)
         live = (w > 0)[:, None]
         safe = torch.where(live, w[:, None], 1.0)
         pol[t] = torch.where(live, pw / safe, p)
-        # d pi_a / d z_b = (p_b / w)(1[a=b] - pi_a)
-        eye = torch.eye(A, dtype=torch.float64, device=env.device)
         jac = (p / safe)[:, None, :] * (eye[None] - pol[t][:, :, None])
-        var = (jac**2 * (se[t] ** 2)[:, None, :]).sum(-1)
+        var = (jac**2 * se_y[:, None, :] ** 2).sum(-1)
         psd[t] = torch.where(live, torch.sqrt(var), 0.0)
+        bound[t] = torch.where(live, _z_interval(p, z[t], err, pol[t]), 0.0)
     return SoftQResult(
         backup="z",
         alpha=a,
@@ -169,8 +274,20 @@ def z_learning(
         values=z,
         stderr=se,
         policy_sd=psd,
+        policy_bound=bound,
         samples=samples,
+        warm=warm if start is not None else 0,
+        sigmas=sigmas,
     )
+
+
+def _power_sd(rate: Tensor, a: float, n: int) -> Tensor:
+    """Delta-method sd of rate^a: a rate^(a-1) sd(rate) (0 where the rate is 0
+    or 1: the binomial sd vanishes there)."""
+    sd = _binomial_sd(rate, n)
+    pos = rate > 0
+    deriv = torch.where(pos, a * torch.pow(torch.where(pos, rate, 1.0), a - 1.0), 0.0)
+    return deriv * sd
 
 
 def maxent_q_learning(
@@ -179,34 +296,50 @@ def maxent_q_learning(
     *,
     samples: int,
     generator: torch.Generator,
+    start: SoftQResult | None = None,
+    warm: int = 0,
+    sigmas: float = 5.0,
 ) -> SoftQResult:
-    """Maximum-entropy backup (module docstring (b)); converges to the
-    entropy-regularised optimum of SPEC §4."""
+    """Maximum-entropy expectation backup (module docstring (b)); converges to the
+    entropy-regularised optimum of SPEC §4. ``start``/``warm`` as in
+    :func:`z_learning`, from a previous stage's Q."""
     a = _alpha(alpha)
     _check_samples(samples)
+    _check_warm(env, warm, start)
+    if start is not None and start.backup != "maxent":
+        raise ValueError(f"start: a {start.backup!r} result cannot warm-start 'maxent'")
     T, S, A = env.shape
     p = env.prior
+    dev = env.device
+    n = samples
     log_p = torch.where(p > 0, torch.log(torch.where(p > 0, p, 1.0)), -torch.inf)
-    with torch.no_grad():
-        r = torch.log(env.success)  # -inf where rho = 0
-        V = torch.log(env.terminal_success)
-    Q = torch.empty(T, S, A, dtype=torch.float64, device=env.device)
+    rho_T = _terminal_rate(env, n, generator)
+    V = _log(rho_T)
+    V_err = sigmas * _log_sd(rho_T, n)
+    Q = torch.empty(T, S, A, dtype=torch.float64, device=dev)
     se = torch.empty_like(Q)
     pol = torch.empty_like(Q)
     psd = torch.empty_like(Q)
-    root_n = math.sqrt(samples)
-    eye = torch.eye(A, dtype=torch.float64, device=env.device)
+    bound = torch.empty_like(Q)
+    eye = torch.eye(A, dtype=torch.float64, device=dev)
     for t in range(T - 1, -1, -1):
-        mean, sd, dead = _stage_moments(env, V, samples, generator)
-        alive = ~dead & torch.isfinite(r[t])
-        Q[t] = torch.where(alive, r[t] + torch.where(alive, mean, 0.0), -torch.inf)
-        se[t] = torch.where(alive, sd / root_n, 0.0)
+        m = _stage_moments(env, t, V, V_err, n, generator)
+        r = _log(m.rho)
+        alive = ~m.dead & torch.isfinite(r)
+        y = torch.where(alive, r + torch.where(alive, m.mean, 0.0), -torch.inf)
+        se_y = torch.where(alive, torch.sqrt(m.sd**2 / n + _log_sd(m.rho, n) ** 2), 0.0)
+        x0 = None if start is None else start.values[t].to(dev, torch.float64)
+        Q[t], bias = _warm(y, x0, warm, n)
+        se[t] = se_y
+        err = torch.where(alive, sigmas * se_y + m.carried + bias, 0.0)
         if a == 0:
             pol[t] = p
             psd[t] = 0.0
+            bound[t] = 0.0
             weighted = torch.where(p > 0, p * torch.where(alive, Q[t], 0.0), 0.0)
             hits = ((p > 0) & ~alive).any(-1)
             V = torch.where(hits, -torch.inf, weighted.sum(-1))
+            V_err = (p * err).sum(-1)
             continue
         logits = log_p + torch.where(alive, a * Q[t], -torch.inf)
         lse = torch.logsumexp(logits, dim=-1)
@@ -215,9 +348,12 @@ def maxent_q_learning(
             live, torch.exp(logits - torch.where(live, lse[:, None], 0.0)), p
         )
         jac = a * pol[t][:, :, None] * (eye[None] - pol[t][:, None, :])
-        var = (jac**2 * (se[t] ** 2)[:, None, :]).sum(-1)
+        var = (jac**2 * se_y[:, None, :] ** 2).sum(-1)
         psd[t] = torch.where(live, torch.sqrt(var), 0.0)
+        bound[t] = torch.where(live, _maxent_interval(logits, a * err, pol[t]), 0.0)
         V = lse / a
+        # V is monotone and 1-Lipschitz in the sup norm of the live Q
+        V_err = torch.where(torch.isfinite(logits), err, 0.0).amax(-1)
     return SoftQResult(
         backup="maxent",
         alpha=a,
@@ -225,8 +361,57 @@ def maxent_q_learning(
         values=Q,
         stderr=se,
         policy_sd=psd,
+        policy_bound=bound,
         samples=samples,
+        warm=warm if start is not None else 0,
+        sigmas=sigmas,
     )
+
+
+def _z_interval(p: Tensor, z: Tensor, err: Tensor, pol: Tensor) -> Tensor:
+    """Largest |pi_a - pi'_a| over z' in [z - e, z + e] (clipped to [0, 1]):
+    pi_a = p_a z_a / sum_b p_b z_b is increasing in z_a and decreasing in the
+    others, so the extremes are at the interval's corners."""
+    hi = p * torch.clamp(z + err, max=1.0)
+    lo = p * torch.clamp(z - err, min=0.0)
+    H = hi.sum(-1, keepdim=True)
+    L = lo.sum(-1, keepdim=True)
+    den_max = hi + L - lo
+    den_min = lo + H - hi
+    top = torch.where(den_max > 0, hi / torch.where(den_max > 0, den_max, 1.0), 1.0)
+    bot = torch.where(den_min > 0, lo / torch.where(den_min > 0, den_min, 1.0), 0.0)
+    out: Tensor = torch.maximum(top - pol, pol - bot).clamp_min(0.0)
+    return out
+
+
+def _maxent_interval(logits: Tensor, err: Tensor, pol: Tensor) -> Tensor:
+    """Largest |pi_a - pi'_a| over logits' in [logits - e, logits + e] (e =
+    alpha e_Q): pi = softmax(logits) is increasing in its own logit and decreasing
+    in the others, so the extremes are at the interval's corners."""
+    A = logits.shape[-1]
+    finite = torch.isfinite(logits)
+    hi = torch.where(finite, logits + err, -torch.inf)
+    lo = torch.where(finite, logits - err, -torch.inf)
+    off = ~torch.eye(A, dtype=torch.bool, device=logits.device)
+    lo_others = torch.logsumexp(
+        torch.where(off, lo[:, None, :], -torch.inf), dim=-1
+    )  # (S, A): lse over b != a
+    hi_others = torch.logsumexp(torch.where(off, hi[:, None, :], -torch.inf), dim=-1)
+    top = torch.where(finite, torch.exp(hi - torch.logaddexp(hi, lo_others)), 0.0)
+    bot = torch.where(finite, torch.exp(lo - torch.logaddexp(lo, hi_others)), 0.0)
+    out: Tensor = torch.maximum(top - pol, pol - bot).clamp_min(0.0)
+    return out
+
+
+def _log(rate: Tensor) -> Tensor:
+    pos = rate > 0
+    return torch.where(pos, torch.log(torch.where(pos, rate, 1.0)), -torch.inf)
+
+
+def _log_sd(rate: Tensor, n: int) -> Tensor:
+    """Delta-method sd of log rate: sd(rate) / rate (0 where the rate is 0)."""
+    pos = rate > 0
+    return torch.where(pos, _binomial_sd(rate, n) / torch.where(pos, rate, 1.0), 0.0)
 
 
 def anneal(
@@ -236,16 +421,30 @@ def anneal(
     backup: Backup = "z",
     samples: int,
     generator: torch.Generator,
+    warm: int = 0,
+    sigmas: float = 5.0,
 ) -> Iterator[SoftQResult]:
-    """Learn along a non-decreasing schedule alpha_1 <= alpha_2 <= ...; stage k
-    yields the policy learned at alpha_k (module docstring)."""
+    """Learn along a schedule alpha_1, alpha_2, ...: stage k draws ``samples``
+    fresh steps per (t, s, a) and warm-starts from stage k-1's values with
+    pseudo-count ``warm`` (module docstring); stage 1 starts cold. Stage k
+    yields the policy learned at alpha_k. Any order is allowed: the order is
+    what annealing chooses."""
     alphas = [_alpha(x) for x in schedule]
     if not alphas:
         raise ValueError("schedule: expected at least one alpha")
-    if any(b < a for a, b in itertools.pairwise(alphas)):
-        raise ValueError(f"schedule: must be non-decreasing, got {list(schedule)!r}")
     if backup not in ("z", "maxent"):
         raise ValueError(f"backup: expected 'z' or 'maxent', got {backup!r}")
+    _check_warm(env, warm, None)
     learner = z_learning if backup == "z" else maxent_q_learning
+    prev: SoftQResult | None = None
     for a in alphas:
-        yield learner(env, a, samples=samples, generator=generator)
+        prev = learner(
+            env,
+            a,
+            samples=samples,
+            generator=generator,
+            start=prev,
+            warm=warm,
+            sigmas=sigmas,
+        )
+        yield prev
