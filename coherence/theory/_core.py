@@ -53,6 +53,7 @@ __all__ = [
     "identical",
     "j_sum",
     "make_table",
+    "policy_spec",
     "run_policy",
     "timed",
 ]
@@ -100,9 +101,11 @@ class Sym:
 
     @property
     def symbol(self) -> Expr:
+        """The sympy symbol with this family symbol's assumptions."""
         return sympy.Symbol(self.name, **dict(self.assumptions))
 
     def to_json(self) -> dict[str, Any]:
+        """The table's ``symbols`` entry: name, assumptions, meaning."""
         return {
             "name": self.name,
             "assumptions": dict(self.assumptions),
@@ -132,6 +135,9 @@ class Template:
     prior: Mapping[str, Mapping[str, Expr]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The table's ``mdp`` object: CASE_FORMAT's named form, expressions
+        as sympy strings."""
+
         def table(x: Mapping[str, Mapping[str, Expr]]) -> dict[str, Any]:
             return {
                 s: {a: _expr_text(v) for a, v in row.items()} for s, row in x.items()
@@ -207,6 +213,7 @@ class Entry:
     f: dict[str, Any] | None = None
 
     def to_json(self, values: list[dict[str, str]]) -> dict[str, Any]:
+        """The table's entry object, with its ``values`` (one per point)."""
         out: dict[str, Any] = {
             "name": self.name,
             "quantity": self.quantity,
@@ -245,12 +252,14 @@ class Group:
     entries: list[Entry]
 
     def subs(self, point: Point) -> dict[Expr, Expr]:
+        """sympy substitution symbol -> rational of a parameter point."""
         return {
             s.symbol: sympy.Rational(point[s.name].numerator, point[s.name].denominator)
             for s in self.symbols
         }
 
     def locals(self) -> dict[str, Expr]:
+        """Symbol name -> sympy symbol (for parsing the group's expressions)."""
         return {s.name: s.symbol for s in self.symbols}
 
 
@@ -280,36 +289,38 @@ def soft_q(
     raise ValueError(f"f: expected {{'boltzmann': delta}} or 'argmax', got {f!r}")
 
 
-def _run_policy(
+def policy_spec(
+    spec: Mapping[str, Any], names: Mapping[str, Expr], subs: Mapping[Expr, Expr]
+) -> ops.PolicySpec:
+    """A CASE_FORMAT policy spec whose parameters may be expressions in the
+    group's symbols, as a :class:`~coherence.reference.operators.PolicySpec`
+    (``subs`` substituted into k, alpha, i and delta)."""
+    op = spec["operator"]
+    if op == "maxent":
+        raise ValueError(f"operator: {op!r} has no exact definition here")
+    if op == "prior":
+        return ops.PolicySpec("prior")
+    if op == "T":
+        return ops.PolicySpec("T", alpha=_param(spec["alpha"], names, subs))
+    if op == "B":
+        return ops.PolicySpec(
+            "B",
+            i=_count(_param(spec["i"], names, subs)),
+            f=soft_q(spec["f"], names, subs),
+        )
+    return ops.PolicySpec(op, k=_count(_param(spec["k"], names, subs)))
+
+
+def run_policy(
     engine: ExactEngine,
     spec: Mapping[str, Any],
     names: Mapping[str, Expr],
     subs: Mapping[Expr, Expr],
 ) -> Policy:
     """Evaluate a CASE_FORMAT policy spec (parameters may be expressions in the
-    group's symbols) with the generic operators."""
-    op = spec["operator"]
-    if op == "prior":
-        return engine.prior_policy()
-    if op == "G":
-        return ops.retrain(engine, _count(_param(spec["k"], names, subs)))
-    if op == "T":
-        return ops.temperature(engine, _param(spec["alpha"], names, subs))
-    if op in ("F", "F_literal"):
-        return ops.folding(
-            engine, _count(_param(spec["k"], names, subs)), literal=op == "F_literal"
-        )
-    if op in ("H", "H_literal"):
-        return ops.cumulative_folding(
-            engine, _count(_param(spec["k"], names, subs)), literal=op == "H_literal"
-        )
-    if op == "B":
-        return ops.iterated_coherence(
-            engine,
-            _count(_param(spec["i"], names, subs)),
-            soft_q(spec["f"], names, subs),
-        )
-    raise ValueError(f"operator: {op!r} has no exact definition here")
+    group's symbols) with :func:`coherence.reference.operators.policy_for`."""
+    policy: Policy = ops.policy_for(engine, policy_spec(spec, names, subs))
+    return policy
 
 
 def _is_zero(x: Expr) -> bool:
@@ -367,7 +378,7 @@ def identical(a: Expr, b: Expr) -> bool:
     return bool(sympy.cancel(diff) == 0)
 
 
-def _cell(engine: ExactEngine, template: Template, cell: Cell) -> tuple[int, int, int]:
+def _cell(template: Template, cell: Cell) -> tuple[int, int, int]:
     t, s, a = cell
     return t, template.states.index(s), template.actions.index(a)
 
@@ -384,27 +395,22 @@ def quantity(
     memoises policies of this engine by their spec."""
     memo: dict[str, Policy] = {} if cache is None else cache
 
-    def run_policy(
-        engine: ExactEngine,
-        spec: Mapping[str, Any],
-        names: Mapping[str, Expr],
-        subs: Mapping[Expr, Expr],
-    ) -> Policy:
+    def policy(spec: Mapping[str, Any]) -> Policy:
         key = json.dumps(spec, sort_keys=True)
         if key not in memo:
-            memo[key] = _run_policy(engine, spec, names, subs)
+            memo[key] = run_policy(engine, spec, names, subs)
         return memo[key]
 
-    pi = run_policy(engine, entry.policy, names, subs)
+    pi = policy(entry.policy)
     if entry.quantity == "policy":
         assert entry.cell is not None  # set by the family module
-        t, s, a = _cell(engine, template, entry.cell)
+        t, s, a = _cell(template, entry.cell)
         return pi[t][s][a]
     if entry.quantity == "difference":
         assert entry.minus is not None
-        other = run_policy(engine, entry.minus, names, subs)
+        other = policy(entry.minus)
         if entry.cell is not None:
-            t, s, a = _cell(engine, template, entry.cell)
+            t, s, a = _cell(template, entry.cell)
             return pi[t][s][a] - other[t][s][a]
         for x_t, y_t in zip(pi, other, strict=True):
             for x_s, y_s in zip(x_t, y_t, strict=True):
@@ -547,9 +553,6 @@ def make_table(
         "conventions": CONVENTIONS,
         "groups": rendered,
     }
-
-
-run_policy = _run_policy
 
 
 def generator_main(

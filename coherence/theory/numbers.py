@@ -25,18 +25,22 @@ class SympySystem:
     name = "sympy"
 
     def const(self, q: Fraction) -> Any:
+        """Embed an exact rational as a sympy Rational."""
         return sympy.Rational(q.numerator, q.denominator)
 
     def where_zero(self, x: Any, if_zero: Any, otherwise: Callable[[], Any]) -> Any:
+        """``if_zero`` when sympy proves x = 0, else ``otherwise()`` (SPEC §2)."""
         return if_zero if sympy.sympify(x).is_zero is True else otherwise()
 
     def power(self, x: Any, exponent: Any) -> Any:
+        """x ** exponent, 1 where the exponent is 0 (SPEC §2: rho^0 = 1)."""
         e = sympy.sympify(exponent)
         if e.is_zero is True:
             return sympy.Integer(1)
         return sympy.Pow(x, e)
 
     def argmax_mask(self, xs: Sequence[Any]) -> list[Any]:
+        """1 for each maximiser; a ValueError when sympy cannot order them."""
         values = [sympy.sympify(x) for x in xs]
         mask = []
         for x in values:

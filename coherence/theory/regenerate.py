@@ -1,4 +1,4 @@
-"""Regenerate every closed-form table (``coherence derive``).
+"""Regenerate every closed-form table (``coherence derive --tables``).
 
 Runs the generators in a fixed order, each writing its table atomically:
 
