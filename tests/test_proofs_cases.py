@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from coherence import backends
 from coherence.cli import main
-from coherence.conformance import check_case, run_case
+from coherence.conformance import check_case
 from coherence.proofs.cases import CASE_DIR
 from coherence.proofs.families import (
     deterministic_tree,
@@ -18,13 +19,13 @@ from coherence.proofs.families import (
     stochastic_bandit,
 )
 from coherence.proofs.numbers import FieldSystem
+from coherence.queries import run_case
 from coherence.reference.case import (
     load_case,
     load_results,
     results_path,
     write_results,
 )
-from coherence.reference.exact import ExactEngine
 from coherence.reference.operators import retrain, temperature
 
 CASES = sorted(CASE_DIR.glob("*.json"))
@@ -58,11 +59,11 @@ def test_conformance_cli_passes_every_case(tmp_path: Path) -> None:
 def test_field_identity_decides_both_ways() -> None:
     det = deterministic_tree(2, 1, symbolic_prior=True)
     ns = FieldSystem(det.names)
-    e = ExactEngine(instantiate(det, ns, ns.symbols))
+    e = backends.create("exact", instantiate(det, ns, ns.symbols))
     assert retrain(e, 2) == temperature(e, Fraction(2))
     sto = stochastic_bandit(2, 2, symbolic_prior=False)
     ns = FieldSystem(sto.names)
-    e = ExactEngine(instantiate(sto, ns, ns.symbols))
+    e = backends.create("exact", instantiate(sto, ns, ns.symbols))
     assert retrain(e, 2) != temperature(e, Fraction(2))
 
 

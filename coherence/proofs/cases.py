@@ -5,7 +5,8 @@ whose queries exhibit the failure; the expected answers come from the reference
 oracle (the exact engine, its float quantities included; the float64 engine
 only for ``maxent``, which is not rational), never typed by hand. The committed
 file ``coherence/proofs/cases/<name>.json`` must equal the regenerated one;
-``coherence prove --write-cases`` rewrites them.
+``coherence prove --write-cases DIR`` writes the regenerated files into DIR
+(never into the installed package) for review and copying.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from coherence.proofs.outcome import Settings
 from coherence.reference.case import Answer, Case, Query, case_to_json, write_case
 from coherence.reference.model import MDP
 
@@ -23,12 +25,10 @@ __all__ = ["CASE_DIR", "CaseBuild", "build_case", "case_path", "settle_case"]
 
 CASE_DIR = Path(__file__).resolve().parent / "cases"
 
-#: set by ``coherence prove --write-cases``: regenerate instead of comparing
-WRITE_CASES = {"enabled": False}
 
-
-def case_path(name: str) -> Path:
-    return CASE_DIR / f"{name}.json"
+def case_path(name: str, directory: Path | None = None) -> Path:
+    """The file of case ``name``: in ``directory``, or the committed one."""
+    return (CASE_DIR if directory is None else directory) / f"{name}.json"
 
 
 class CaseBuild:
@@ -39,10 +39,12 @@ class CaseBuild:
         self.expected: Mapping[str, Answer] = case.expected
 
     def __getitem__(self, query_id: str) -> Any:
+        """The expected answer of query ``query_id``."""
         return self.expected[query_id]
 
     @property
     def relpath(self) -> str:
+        """The committed file, relative to the repository root."""
         return f"coherence/proofs/cases/{self.case.name}.json"
 
 
@@ -72,14 +74,17 @@ def build_case(
     return CaseBuild(Case(mdp=model, queries=parsed, expected=expected))
 
 
-def settle_case(built: CaseBuild) -> str | None:
-    """Compare the committed file with the regenerated case (or write it when
-    regenerating). Returns None when they agree, else the reason."""
-    path = case_path(built.case.name)
-    if WRITE_CASES["enabled"]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_case(path, built.case)
+def settle_case(built: CaseBuild, settings: Settings) -> str | None:
+    """Compare the committed file with the regenerated case, or write the case
+    into ``settings.write_cases`` when that directory is given.
+
+    Returns None when they agree (or the case was written), else the reason.
+    """
+    if settings.write_cases is not None:
+        target = case_path(built.case.name, settings.write_cases)
+        write_case(target, built.case)
         return None
+    path = case_path(built.case.name)
     if not path.exists():
         return f"{built.relpath} is missing (run `coherence prove --write-cases`)"
     committed = json.loads(path.read_text(encoding="utf-8"))

@@ -13,8 +13,8 @@ from typing import Any
 from coherence import backends
 from coherence.proofs.cases import build_case
 from coherence.proofs.families import instantiate, stochastic_two_step
-from coherence.proofs.ledger import Outcome, check
 from coherence.proofs.numbers import FieldSystem
+from coherence.proofs.outcome import Outcome, Settings, check
 from coherence.proofs.tools import (
     refuted,
     smt_valid,
@@ -94,7 +94,8 @@ SYMBOLIC_MDP = (
     method="exact symbolic identity (polynomials): "
     "backward pass vs the sum over all continuations",
 )
-def claim_1() -> Outcome:
+def claim_1(settings: Settings) -> Outcome:
+    """z and w equal brute-force trajectory sums on the symbolic MDP."""
     _, m, pi = _symbolic_policy_mdp(2, 2, 3)
     values = rec.soft_values(m, pi, m.rho, m.rho_T)
     zero = m.ns.const(Fraction(0))
@@ -129,7 +130,8 @@ def claim_1() -> Outcome:
     "distribution), from every start state",
     method="exact symbolic identity (rational function field)",
 )
-def claim_2_deterministic() -> Outcome:
+def claim_2_deterministic(settings: Settings) -> Outcome:
+    """The trajectory law of cond(p, r) is the posterior, symbolically."""
     return Outcome(
         "PROVED",
         "posterior p(xi | s_0, O) = p(xi | s_0) rho(xi) / "
@@ -164,7 +166,8 @@ def _posterior_marginal(mdp: Any, t: int, state: str) -> tuple[Fraction, Fractio
     family="SPEC §6 stochastic counterexample",
     method="exact counterexample (trajectory enumeration)",
 )
-def claim_2_stochastic() -> Outcome:
+def claim_2_stochastic(settings: Settings) -> Outcome:
+    """cond(p, r) is not the posterior on SPEC §6's stochastic example."""
     from coherence.examples import stochastic_counterexample
 
     built = build_case(
@@ -187,6 +190,7 @@ def claim_2_stochastic() -> Outcome:
         f"w_0(root) of the prior)"
     )
     return refuted(
+        settings,
         built,
         d1 != post and built["w_prior"]["0"]["root"] == p_success,
         relation,
@@ -204,7 +208,8 @@ def claim_2_stochastic() -> Outcome:
     family="one counterexample (two start states, horizon 1)",
     method="exact counterexample",
 )
-def claim_2_without_s0() -> Outcome:
+def claim_2_without_s0(settings: Settings) -> Outcome:
+    """cond(p, r) cannot move the initial distribution."""
     built = build_case(
         "proofs-2-posterior-initial-state",
         [
@@ -234,6 +239,7 @@ def claim_2_without_s0() -> Outcome:
         f"P(s_0 = u | O = 1) = {post}"
     )
     return refuted(
+        settings,
         built,
         d0 != post,
         relation,
@@ -246,38 +252,47 @@ def claim_2_without_s0() -> Outcome:
     "",
     statement="KL between the trajectory laws of pi and q = "
     "sum_t E_{s ~ d_t^pi} KL(pi_t(.|s) || q_t(.|s)) (same dynamics)",
-    family=f"{TWO_STEP.description}; the log-ratios log pi_t(a|s) - log q_t(a|s) "
-    "are free symbols L_t_s_a",
-    method="exact symbolic identity (polynomials) + structural lemma",
+    family=f"{TWO_STEP.description}; pi a symbolic time-indexed policy "
+    "pi_t_s_a (distinct from the prior) at every (t, s); the log-ratios "
+    "log pi_t(a|s) - log q_t(a|s) are free symbols L_t_s_a",
+    method="exact symbolic identity (polynomials) through the code's occupancy "
+    "recurrence + the factorisation of the trajectory law",
 )
-def claim_3() -> Outcome:
+def claim_3(settings: Settings) -> Outcome:
+    """Trajectory KL = occupancy-weighted per-state KL, for a symbolic policy."""
     T, S, A = 2, 5, 2
     log_names = [f"L_{t}_{s}_{a}" for t in range(T) for s in range(S) for a in range(A)]
-    ns = FieldSystem([*TWO_STEP.names, *log_names])
+    pol_names = [f"pi_{t}_{s}" for t in range(T) for s in range(S)]
+    ns = FieldSystem([*TWO_STEP.names, *log_names, *pol_names])
     m = instantiate(TWO_STEP, ns, ns.symbols)
-    pi = m.prior_policy()
-    L = ns.symbols
+    x = ns.symbols
+    one = ns.const(Fraction(1))
+    pi = [
+        [[x[f"pi_{t}_{s}"], one - x[f"pi_{t}_{s}"]] for s in range(S)] for t in range(T)
+    ]
     zero = ns.const(Fraction(0))
     lhs = zero
     for path, p, _ in trajectories(m, pi, 0, 0):
         total = zero
         for t in range(T):
-            total = total + L[f"L_{t}_{path[2 * t]}_{path[2 * t + 1]}"]
+            total = total + x[f"L_{t}_{path[2 * t]}_{path[2 * t + 1]}"]
         lhs = lhs + p * total
     d = rec.occupancy(m, pi)
     rhs = zero
     for t in range(T):
         for s in range(S):
             for a in range(A):
-                rhs = rhs + d[t][s] * pi[t][s][a] * L[f"L_{t}_{s}_{a}"]
+                rhs = rhs + d[t][s] * pi[t][s][a] * x[f"L_{t}_{s}_{a}"]
     ok = lhs == rhs
     lemmas = (
         "L1 log P_pi(xi) - log P_q(xi) = sum_t [log pi_t(a_t|s_t) - log q_t(a_t|s_t)]"
-        " on trajectories of positive P_pi probability: mu and P factors cancel -- "
-        "structural (log of a product); if q_t(a|s) = 0 < pi_t(a|s) at a reachable "
+        " on trajectories of positive P_pi probability: the trajectory law is the "
+        "product mu(s_0) prod_t pi_t(a_t|s_t) P(s_{t+1}|s_t,a_t), so the mu and P "
+        "factors cancel (definition); if q_t(a|s) = 0 < pi_t(a|s) at a reachable "
         "(t, s) both sides are +inf (SPEC §2)",
-        "L2 E_{xi ~ pi}[sum_t L_t(s_t, a_t)] = sum_t sum_s d_t(s) sum_a pi_t(a|s) "
-        "L_t(s, a) -- exact polynomial identity with symbolic L: "
+        "L2 E_{xi ~ pi}[sum_t L_t(s_t, a_t)] (trajectory enumeration) = sum_t "
+        "sum_s d_t(s) sum_a pi_t(a|s) L_t(s, a) with d from the code's occupancy "
+        "recurrence -- exact polynomial identity with symbolic pi and L: "
         + ("verified" if ok else "FAILED"),
     )
     return Outcome(
@@ -287,17 +302,41 @@ def claim_3() -> Outcome:
     )
 
 
+#: the public cases shipped in coherence/cases/public
+PUBLIC_CASES = (
+    "conventions",
+    "literal-folding-nonuniform-prior",
+    "mountain-race",
+    "return-sum-not-monotone",
+    "stochastic-counterexample",
+    "success-count-not-monotone",
+)
+
+
+def public_case_mdp(name: str) -> Any:
+    """The MDP of the public case ``coherence/cases/public/<name>.json``."""
+    from pathlib import Path
+
+    from coherence.reference.case import load_case
+
+    root = Path(__file__).resolve().parents[1] / "cases" / "public"
+    return load_case(root / f"{name}.json").mdp
+
+
 @check(
     4,
     "",
-    statement="iterated f-coherence: B_T is f-coherent and "
-    "B_{T+j} = B_T for every j >= 0, any f",
-    family=f"dependency lemma on {SYMBOLIC_MDP}; induction for every finite "
-    "MDP and every f",
-    method="lemma (exact derivatives of rational functions) + induction; "
-    "exact fixed-point check on the SPEC §6 mountain race",
+    statement="iterated f-coherence: B_T = B_{T+1} = (B_T)^{Q,f} and "
+    "kappa_f(B_T) = 0, on the instances printed; the dependency lemma L1 "
+    "(z_t does not depend on the policy at steps <= t) on the symbolic family",
+    family="the SPEC §6 mountain race (T = 2) and the public conventions case "
+    "(stochastic, T = 3), f = argmax and Boltzmann delta = 1, 1/2 (exact); "
+    f"L1 on {SYMBOLIC_MDP}",
+    method="exact fixed-point check (rationals) + lemma (exact derivatives of "
+    "rational functions); the induction to every MDP is a proof sketch",
 )
-def claim_4() -> Outcome:
+def claim_4(settings: Settings) -> Outcome:
+    """B_T is a fixed point of the f-soft-Q map, exactly, on two MDPs."""
     from coherence.examples import mountain_race
     from coherence.reference.operators import iterated_coherence
     from coherence.reference.recurrences import Argmax, Boltzmann
@@ -312,28 +351,37 @@ def claim_4() -> Outcome:
                 for a in range(m.n_actions):
                     if any(values.z[t][s][a].diff(g) != 0 for g in gens):
                         bad.append((t, s, a, earlier))
-    e = backends.create("exact", mountain_race())
-    fixed = all(
-        iterated_coherence(e, 3, f)
-        == iterated_coherence(e, 2, f)
-        == e.soft_q_policy(e.values(iterated_coherence(e, 2, f)), f)
-        for f in (Argmax(), Boltzmann(Fraction(1)), Boltzmann(Fraction(1, 2)))
-    )
+    failures = []
+    for mdp in (mountain_race(), public_case_mdp("conventions")):
+        e = backends.create("exact", mdp)
+        T = mdp.horizon
+        for f in (Argmax(), Boltzmann(Fraction(1)), Boltzmann(Fraction(1, 2))):
+            b_t = iterated_coherence(e, T, f)
+            fixed = (
+                iterated_coherence(e, T + 1, f)
+                == b_t
+                == e.soft_q_policy(e.values(b_t), f)
+            )
+            if not fixed or e.kappa(b_t, f) != 0.0:
+                failures.append(f"{mdp.name}, {f}")
     lemmas = (
         "L1 z_t (so pi^{Q,f}_t = f(z_t) normalised, for any f) does not depend on "
         "pi_{t'} for t' <= t -- every derivative d z_t / d pi_{t'} is the zero "
         "rational function: " + ("verified" if not bad else f"FAILED at {bad}"),
-        "exact check: on the mountain race (T = 2), B_3 = B_2 = (B_2)^{Q,f} for "
-        "argmax and Boltzmann delta = 1, 1/2: " + ("verified" if fixed else "FAILED"),
+        "exact: B_{T+1} = B_T = (B_T)^{Q,f} and kappa_f(B_T) = 0 on the mountain "
+        "race and the conventions case for argmax and Boltzmann delta = 1, 1/2: "
+        + ("verified" if not failures else f"FAILED ({'; '.join(failures)})"),
+        "proof sketch for every finite MDP (not machine-checked here): by "
+        "induction on i, B_{i+1} and B_i agree at every t >= T - i, because by L1 "
+        "z_t depends only on the policy at steps > t; at i = T, B_{T+1} = B_T",
     )
-    text = (
-        "Induction on i: B_{i+1} and B_i agree at every t >= T - i (i = 0: "
-        "vacuous). B_{i+2, t} = f(z_t(B_{i+1})) and by L1 z_t depends only on "
-        "the policy at steps > t, where B_{i+1} = B_i when t >= T - i - 1; so "
-        "B_{i+2, t} = B_{i+1, t} there. At i = T: B_{T+1} = B_T everywhere, "
-        "i.e. B_T = (B_T)^{Q,f} and kappa_f(B_T) = KL_c(B_T || B_T) = 0."
+    ok = not bad and not failures
+    return Outcome(
+        "CHECKED" if ok else "REFUTED",
+        "The fixed point and zero incoherence hold exactly on the printed "
+        "instances; L1 holds on the symbolic family.",
+        lemmas,
     )
-    return Outcome("PROVED" if not bad and fixed else "REFUTED", text, lemmas)
 
 
 @check(
@@ -345,7 +393,8 @@ def claim_4() -> Outcome:
     "(symbolic gaps c_j > 0); rows of all -inf Q are uniform for every delta",
     method="sympy: exact limit lemma + exact rational identity",
 )
-def claim_5() -> Outcome:
+def claim_5(settings: Settings) -> Outcome:
+    """The delta -> 0 limit of the Boltzmann policy, by exact identities."""
     import sympy
 
     c, delta = sympy.symbols("c delta", positive=True)
@@ -389,9 +438,11 @@ def claim_5() -> Outcome:
     statement="goal conditioning need not be coherent for any delta: "
     "there is an MDP with kappa_delta(G_1) > 0 for every delta > 0",
     family="the SPEC §6 mountain race, every real delta > 0",
-    method="exact values + z3 (no delta makes pi^delta equal G_1 at the root)",
+    method="exact values + a hand-written z3 query (no x = (3/4)^(1/delta) in "
+    "(0, 1) makes pi^delta equal G_1 at the root)",
 )
-def claim_9() -> Outcome:
+def claim_9(settings: Settings) -> Outcome:
+    """G_1 differs from pi^delta at the mountain race root for every delta."""
     import z3
 
     from coherence.examples import mountain_race
@@ -422,3 +473,15 @@ def claim_9() -> Outcome:
         "kappa_delta(G_1) > 0 (Gibbs: KL = 0 only for equal laws)",
         lemmas,
     )
+
+
+CHECKS = (
+    claim_1,
+    claim_2_deterministic,
+    claim_2_stochastic,
+    claim_2_without_s0,
+    claim_3,
+    claim_4,
+    claim_5,
+    claim_9,
+)

@@ -10,10 +10,24 @@ from typing import Any
 __all__ = ["register"]
 
 
+def _directory(value: str, flag: str) -> Path:
+    """An existing directory named by the user; a one-line ValueError if not."""
+    path = Path(value)
+    if not path.is_dir():
+        raise ValueError(f"{flag}: {value!r} is not an existing directory")
+    return path
+
+
 def _prove(args: argparse.Namespace) -> int:
+    """Run the ledger, print it, and compare with the committed expectation.
+
+    Returns 0 iff every row has its expected status (and, for the full ledger,
+    every expected row ran); 1 otherwise. Bad arguments raise a one-line
+    ValueError (exit 2) before any work.
+    """
     from coherence._io import atomic_write_text
-    from coherence.proofs import cases
-    from coherence.proofs.ledger import Entry, run_ledger
+    from coherence.proofs.ledger import Entry, claim_numbers, run_ledger
+    from coherence.proofs.outcome import Settings
     from coherence.proofs.report import (
         differences,
         load_expected,
@@ -23,12 +37,26 @@ def _prove(args: argparse.Namespace) -> int:
     )
 
     if args.out is not None and args.only:
-        print(
-            "coherence prove: --out needs the full ledger (no --only)", file=sys.stderr
-        )
-        return 2
-    if args.write_cases:
-        cases.WRITE_CASES["enabled"] = True
+        raise ValueError("--out: needs the full ledger (no --only)")
+    if args.only:
+        known = claim_numbers()
+        unknown = [n for n in args.only if n not in known]
+        if unknown:
+            raise ValueError(
+                f"--only: no ledger rows for claim {unknown[0]}; the claims are "
+                f"{', '.join(map(str, known))}"
+            )
+    out = None if args.out is None else Path(args.out)
+    if out is not None and not out.parent.is_dir():
+        raise ValueError(f"--out: directory {str(out.parent)!r} does not exist")
+    write_dir = (
+        None
+        if args.write_cases is None
+        else _directory(args.write_cases, "--write-cases")
+    )
+    build_dir = (
+        None if args.coq_build is None else _directory(args.coq_build, "--coq-build")
+    )
 
     def progress(entry: Entry) -> None:
         if not args.json:
@@ -38,22 +66,24 @@ def _prove(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    entries = run_ledger(args.only, progress=progress)
-    if args.json:
-        print(render_json(entries))
-    else:
-        print(render_table(entries))
-    if args.out is not None:
-        if args.only:
-            print(
-                "coherence prove: --out needs the full ledger (no --only)",
-                file=sys.stderr,
-            )
-            return 2
-        atomic_write_text(Path(args.out), render_markdown(entries))
+    entries = run_ledger(
+        args.only,
+        progress=progress,
+        settings=Settings(write_cases=write_dir),
+        coq_build_dir=build_dir,
+    )
+    print(render_json(entries) if args.json else render_table(entries))
+    if out is not None:
+        previous = out.read_text(encoding="utf-8") if out.is_file() else None
+        atomic_write_text(out, render_markdown(entries, previous))
     for entry in entries:
         for detail in entry.details:
             print(detail, file=sys.stderr)
+    if write_dir is not None:
+        print(
+            f"coherence prove: counterexample cases written to {write_dir}",
+            file=sys.stderr,
+        )
     diff = differences(entries, load_expected(), complete=not args.only)
     if diff:
         print(
@@ -67,11 +97,13 @@ def _prove(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    """Add the ``prove`` subcommand to the CLI's subparsers."""
     parser = sub.add_parser(
         "prove",
         help="run the claims ledger (SPEC §7) and compare with the expectation",
-        description="Re-derive the machine-checked status of every SPEC §7 claim; "
-        "exit 1 when a status differs from coherence/proofs/expected.json.",
+        description="Re-derive the machine-checked status of every SPEC §7 claim "
+        "and of SPEC §2's conventions (claim 0); exit 1 when a status differs "
+        "from coherence/proofs/expected.json.",
     )
     parser.add_argument(
         "--json",
@@ -82,7 +114,8 @@ def register(sub: Any) -> None:
         "--out",
         metavar="PATH",
         default=None,
-        help="write the ledger as Markdown (e.g. docs/claims.md)",
+        help="write the ledger as Markdown (e.g. docs/claims.md); a mutation "
+        "section already in the file is kept",
     )
     parser.add_argument(
         "--only",
@@ -90,12 +123,22 @@ def register(sub: Any) -> None:
         type=int,
         nargs="+",
         default=None,
-        help="run only these claim numbers",
+        help="run only these claim numbers (0 = SPEC §2 conventions)",
     )
     parser.add_argument(
         "--write-cases",
-        action="store_true",
-        help="regenerate coherence/proofs/cases/*.json from the "
-        "oracle instead of comparing with them",
+        metavar="DIR",
+        nargs="?",
+        const=".",
+        default=None,
+        help="write the regenerated counterexample cases into DIR (default: the "
+        "current directory) instead of comparing them with the committed files",
+    )
+    parser.add_argument(
+        "--coq-build",
+        metavar="DIR",
+        default=None,
+        help="compile the Coq proofs in DIR (reused by later runs) instead of a "
+        "fresh temporary directory",
     )
     parser.set_defaults(handler=_prove)

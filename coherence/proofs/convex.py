@@ -145,9 +145,11 @@ class ConvexReport:
 
     @property
     def ok(self) -> bool:
+        """Value, primal and duals agree with the DP within the tolerance."""
         return max(self.value_gap, self.primal_gap, self.dual_gap) < _TOL
 
     def policy_at(self, t: int, s: int, a: int) -> float:
+        """The program's policy pi_t(a|s)."""
         return float(self.policy[t, s, a])
 
     def summary(self) -> str:

@@ -1,17 +1,14 @@
-"""The claims ledger: one machine-checked entry per claim of SPEC §7 (and scope).
+"""The claims ledger: one entry per claim of SPEC §7 (and scope), plus the rows of
+SPEC §2's conventions (claim number 0).
 
-Each entry is produced by a registered check: a function returning an
-:class:`Outcome` (status, evidence, the lemmas it composes and how each was
-checked, the counterexample case it ships). The registry carries what the
-ledger prints beside it: the statement, the family it is checked on, and the
-method. Statuses (SPEC §9):
-
-* ``PROVED`` -- for the stated family, by exact symbolic identity, an SMT
-  solver's refutation of the negation, exhaustive exact enumeration of a finite
-  grid, or lemmas so checked composed by a recorded induction;
-* ``REFUTED`` -- with an exact counterexample, shipped as a case file;
-* ``UNKNOWN`` -- with the reason (a solver timeout, a claim not stated precisely
-  enough to check). Sampling-based agreement is evidence, never ``PROVED``.
+The checks are listed explicitly by the claims modules (``CHECKS`` in each);
+:mod:`coherence.proofs.outcome` defines what a check is, so no module imports
+the ledger to register itself. A row that a Coq theorem of the manifest states
+(:mod:`coherence.proofs.formal`) is ``PROVED`` when the theorem is
+machine-checked *and* the row's own check of the code passes; the code check
+then keeps the code honest (a planted bug in a recurrence changes the row), the
+theorem carries the generality. Manifest theorems without a code check get a
+row of their own.
 
 A check that raises is recorded as ``UNKNOWN`` with the error, so that one bug
 shows up as a difference from the committed expectation instead of hiding the
@@ -22,53 +19,14 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-__all__ = [
-    "CHECKS",
-    "STATUSES",
-    "Check",
-    "Entry",
-    "Outcome",
-    "Status",
-    "check",
-    "run_ledger",
-]
+from coherence.proofs.formal import Theorem, Verdict, load_manifest, row_of, verify
+from coherence.proofs.outcome import Check, Outcome, Settings, Status
 
-Status = Literal["PROVED", "REFUTED", "UNKNOWN"]
-STATUSES: tuple[Status, ...] = ("PROVED", "REFUTED", "UNKNOWN")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a check found. ``lemmas`` name each machine-checked step as
-    ``"statement -- how checked: result"``; ``case`` is the counterexample file
-    (relative to the package) and ``relation`` what its values show."""
-
-    status: Status
-    evidence: str
-    lemmas: tuple[str, ...] = ()
-    case: str | None = None
-    relation: str | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    """A registered check with the ledger's description of it."""
-
-    claim: int
-    scope: str
-    statement: str
-    family: str
-    method: str
-    run: Callable[[], Outcome]
-
-    @property
-    def key(self) -> str:
-        """``"10"`` for a claim with one scope, ``"14/stochastic"`` otherwise."""
-        return f"{self.claim}/{self.scope}" if self.scope else str(self.claim)
+__all__ = ["Entry", "all_checks", "claim_numbers", "run_ledger"]
 
 
 @dataclass(frozen=True)
@@ -82,62 +40,200 @@ class Entry:
 
     @property
     def key(self) -> str:
+        """The row's key, e.g. ``"14/stochastic"``."""
         return self.check.key
 
     @property
     def status(self) -> Status:
+        """The row's status."""
         return self.outcome.status
 
+    @property
+    def statement(self) -> str:
+        """The statement the status is about (the theorems' when Coq proves it)."""
+        return self.outcome.statement or self.check.statement
 
-CHECKS: list[Check] = []
-
-
-def check(
-    claim: int, scope: str, *, statement: str, family: str, method: str
-) -> Callable[[Callable[[], Outcome]], Callable[[], Outcome]]:
-    """Register the decorated function as the check of ``claim`` / ``scope``."""
-
-    def register(fn: Callable[[], Outcome]) -> Callable[[], Outcome]:
-        entry = Check(claim, scope, statement, family, method, fn)
-        if any(c.key == entry.key for c in CHECKS):
-            raise ValueError(f"claim: duplicate ledger key {entry.key!r}")
-        CHECKS.append(entry)
-        return fn
-
-    return register
+    @property
+    def family(self) -> str:
+        """The family the status holds for (the theorem's when Coq proves it)."""
+        return self.outcome.family or self.check.family
 
 
-def load_checks() -> list[Check]:
-    """Import the claim modules (they register on import) and return the checks
-    in claim order."""
-    from coherence.proofs import (  # noqa: F401  (imported to register)
+def all_checks() -> list[Check]:
+    """Every code check of the claims modules, in claim order."""
+    from coherence.proofs import (
         claims_coherence,
+        claims_conventions,
         claims_improvement,
         claims_operators,
         claims_values,
     )
 
-    return sorted(CHECKS, key=lambda c: (c.claim, c.scope))
+    found: list[Check] = []
+    for module in (
+        claims_conventions,
+        claims_values,
+        claims_coherence,
+        claims_improvement,
+        claims_operators,
+    ):
+        found.extend(module.CHECKS)
+    keys = [c.key for c in found]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise ValueError(f"claim: duplicate ledger key {duplicates[0]!r}")
+    return sorted(found, key=lambda c: (c.claim, c.scope))
+
+
+def claim_numbers(theorems: Sequence[Theorem] | None = None) -> list[int]:
+    """The claim numbers the ledger has rows for (0 = SPEC §2's conventions)."""
+    theorems = load_manifest() if theorems is None else theorems
+    return sorted({c.claim for c in all_checks()} | {t.claim for t in theorems})
+
+
+def _coq_only(theorem: Theorem) -> Check:
+    """The row of a manifest theorem that no code check covers."""
+
+    def run(settings: Settings) -> Outcome:
+        raise AssertionError("a Coq-only row has no code check")
+
+    return Check(
+        theorem.claim,
+        theorem.scope,
+        theorem.statement,
+        theorem.family,
+        f"Coq theorem {theorem.theorem}",
+        run,
+    )
+
+
+def combine(code: Outcome | None, verdicts: Sequence[Verdict]) -> Outcome:
+    """The status of a row that one or more Coq theorems state.
+
+    Args:
+        code: the row's code check (None for a Coq-only row).
+        verdicts: whether each theorem stating the row is machine-checked.
+    Returns:
+        PROVED (the theorems' family) when every theorem is checked and the
+        code check passed; a shipped counterexample stays REFUTED (the
+        theorems record the refutation); UNKNOWN with the reason otherwise --
+        in particular when the code check fails, since the code then is not
+        what the theorems state.
+    """
+    if not verdicts:
+        raise ValueError("verdicts: a Coq row needs at least one theorem")
+    names = ", ".join(v.theorem.theorem for v in verdicts)
+    family = "; ".join(dict.fromkeys(v.theorem.family for v in verdicts))
+    lemmas: tuple[str, ...] = tuple(v.reason for v in verdicts)
+    if code is not None:
+        lemmas += (f"code check ({code.status}): {code.evidence}", *code.lemmas)
+    if code is not None and code.status == "REFUTED" and code.case is not None:
+        return replace(code, lemmas=lemmas, theorem=names)
+    if code is not None and code.status not in ("PROVED", "CHECKED"):
+        return Outcome(
+            "UNKNOWN",
+            f"the code check of this row did not pass ({code.status}: "
+            f"{code.evidence}), so the code is not what {names} states",
+            lemmas,
+            code.case,
+            code.relation,
+            family,
+            names,
+        )
+    failed = [v for v in verdicts if not v.proved]
+    if failed:
+        reason = "; ".join(v.reason for v in failed)
+        return Outcome("UNKNOWN", reason, lemmas, family=family, theorem=names)
+    statements = " ".join(
+        f"Coq theorem {v.theorem.theorem} ({v.theorem.file}): {v.theorem.statement}"
+        for v in verdicts
+    )
+    return Outcome(
+        "PROVED",
+        statements,
+        lemmas,
+        family=family,
+        theorem=names,
+        statement=" ".join(v.theorem.statement for v in verdicts),
+    )
+
+
+def _run_one(c: Check, settings: Settings) -> tuple[Outcome, tuple[str, ...]]:
+    try:
+        return c.run(settings), ()
+    except Exception as exc:  # a bug must surface as a status change
+        outcome = Outcome("UNKNOWN", f"the check raised {type(exc).__name__}: {exc}")
+        return outcome, (traceback.format_exc(),)
 
 
 def run_ledger(
-    only: Iterable[int] | None = None, progress: Callable[[Entry], None] | None = None
+    only: Iterable[int] | None = None,
+    progress: Callable[[Entry], None] | None = None,
+    *,
+    settings: Settings | None = None,
+    theorems: Sequence[Theorem] | None = None,
+    coq_build_dir: Path | None = None,
+    verdicts: Mapping[str, Verdict] | None = None,
 ) -> list[Entry]:
-    """Run every check (or those of the claims in ``only``), in claim order."""
+    """Run every row (or those of the claims in ``only``), in claim order.
+
+    Args:
+        only: claim numbers to run; an unknown number is a one-line ValueError
+            before any work.
+        progress: called with each entry as it is produced.
+        settings: configuration passed to every check (default: compare cases).
+        theorems: the Coq manifest (default: :func:`formal.load_manifest`).
+        coq_build_dir: where to compile the Coq proofs (once for the run).
+        verdicts: precomputed Coq verdicts by theorem name (tests); default
+            compiles the proofs once.
+    Returns:
+        One :class:`Entry` per row.
+    """
+    settings = Settings() if settings is None else settings
+    theorems = load_manifest() if theorems is None else list(theorems)
+    known = claim_numbers(theorems)
     wanted = None if only is None else set(only)
-    entries: list[Entry] = []
-    for c in load_checks():
-        if wanted is not None and c.claim not in wanted:
-            continue
-        start = time.perf_counter()
-        try:
-            outcome = c.run()
-            details: tuple[str, ...] = ()
-        except Exception as exc:  # a bug must surface as a status change
-            outcome = Outcome(
-                "UNKNOWN", f"the check raised {type(exc).__name__}: {exc}"
+    if wanted is not None:
+        unknown = sorted(wanted - set(known))
+        if unknown:
+            raise ValueError(
+                f"--only: no ledger rows for claim {unknown[0]}; the claims are "
+                f"{', '.join(map(str, known))}"
             )
-            details = (traceback.format_exc(),)
+    checks = all_checks()
+    row_keys = [c.key for c in checks]
+    by_row: dict[str, list[Theorem]] = {}
+    for t in theorems:
+        by_row.setdefault(row_of(t, row_keys), []).append(t)
+    covered = set(row_keys)
+    checks += [_coq_only(ts[0]) for k, ts in by_row.items() if k not in covered]
+    checks.sort(key=lambda c: (c.claim, c.scope))
+    if wanted is not None:
+        checks = [c for c in checks if c.claim in wanted]
+    if verdicts is None:
+        needed = [t for c in checks for t in by_row.get(c.key, [])]
+        verdicts = verify(needed, coq_build_dir)
+    entries: list[Entry] = []
+    for c in checks:
+        start = time.perf_counter()
+        stated = by_row.get(c.key, [])
+        details: tuple[str, ...] = ()
+        code: Outcome | None = None
+        if c.key in covered:
+            code, details = _run_one(c, settings)
+        if not stated:
+            assert code is not None
+            outcome = code
+        else:
+            found = [
+                verdicts.get(t.theorem)
+                or Verdict(t, False, f"{t.theorem} was not verified in this run")
+                for t in stated
+            ]
+            outcome = combine(code, found)
+            if code is not None:
+                covers = f"the code check ({c.method}) covers: {c.family}"
+                outcome = replace(outcome, lemmas=(*outcome.lemmas, covers))
         entry = Entry(c, outcome, time.perf_counter() - start, details)
         entries.append(entry)
         if progress is not None:

@@ -23,12 +23,15 @@ class Z3System:
     name = "z3"
 
     def const(self, q: Fraction) -> Any:
+        """Embed an exact rational as a z3 real constant."""
         return z3.RealVal(f"{q.numerator}/{q.denominator}")
 
     def where_zero(self, x: Any, if_zero: Any, otherwise: Callable[[], Any]) -> Any:
+        """``If(x == 0, if_zero, otherwise())`` (SPEC §2 conventions as a term)."""
         return z3.If(x == 0, if_zero, otherwise())
 
     def power(self, x: Any, exponent: Any) -> Any:
+        """x ** exponent by repeated products (a non-negative integer exponent)."""
         e = Fraction(exponent)
         if e.denominator != 1 or e < 0:
             raise ValueError(f"exponent: z3 terms need a non-negative integer, got {e}")
@@ -38,6 +41,7 @@ class Z3System:
         return out
 
     def argmax_mask(self, xs: Sequence[Any]) -> list[Any]:
+        """1 where x is >= every entry (a z3 term), else 0."""
         one, zero = z3.RealVal(1), z3.RealVal(0)
         return [z3.If(z3.And(*[x >= y for y in xs]), one, zero) for x in xs]
 
@@ -73,12 +77,15 @@ class FieldSystem:
         self.symbols: dict[str, Any] = dict(zip(names, made[1:], strict=True))
 
     def const(self, q: Fraction) -> Any:
+        """Embed an exact rational in the field."""
         return self.field(self._qq(q.numerator, q.denominator))
 
     def where_zero(self, x: Any, if_zero: Any, otherwise: Callable[[], Any]) -> Any:
+        """if_zero when x is identically zero, else otherwise()."""
         return if_zero if x == 0 else otherwise()
 
     def power(self, x: Any, exponent: Any) -> Any:
+        """x ** exponent for an integer exponent (x ** 0 = 1)."""
         e = Fraction(exponent)
         if e.denominator != 1:
             raise ValueError(f"exponent: rational functions need an integer, got {e}")
@@ -87,4 +94,5 @@ class FieldSystem:
         return x ** int(e)
 
     def argmax_mask(self, xs: Sequence[Any]) -> list[Any]:
+        """Unavailable: raises ValueError (rational functions have no order)."""
         raise ValueError("argmax: symbolic rational functions have no order")

@@ -15,8 +15,8 @@ from coherence.proofs.families import (
     deterministic_tree,
     instantiate,
 )
-from coherence.proofs.ledger import Outcome, Status
 from coherence.proofs.numbers import FieldSystem
+from coherence.proofs.outcome import Outcome, Settings, Status
 from coherence.reference import recurrences as rec
 from coherence.reference.recurrences import ExactMDP
 
@@ -58,6 +58,48 @@ def smt_valid(
         f"z3 returned unknown after {took:.1f}s "
         f"({solver.reason_unknown()}; timeout {timeout_ms} ms)"
     )
+
+
+def smt_one_step_improvement(
+    n: int, timeout_ms: int = SMT_TIMEOUT_MS
+) -> tuple[Status, str]:
+    """z3 on w_0(G(pi)) >= w_0(pi) for one deterministic decision, both sides
+    computed by the code: the exact engine over :data:`numbers.Z3` terms, its
+    backward pass (SPEC §3) and ``retrain`` (SPEC §4, G = cond(pi, r)).
+
+    Family: ``n`` actions, action a reaches its own outcome state with step
+    success ``r_a`` and terminal success ``g_a``, both in [0, 1]; the policy
+    ``pi_a`` is a symbolic distribution. Every hypothesis is listed in the
+    query."""
+    import z3
+
+    from coherence import backends
+    from coherence.proofs.numbers import Z3
+    from coherence.reference.operators import retrain
+
+    one, zero = Z3.const(Fraction(1)), Z3.const(Fraction(0))
+    head = list(z3.Reals(" ".join(f"pi{a}" for a in range(n - 1))))
+    row = [*head, one - z3.Sum(head)] if n > 2 else [head[0], one - head[0]]
+    rho = list(z3.Reals(" ".join(f"r{a}" for a in range(n))))
+    g = list(z3.Reals(" ".join(f"g{a}" for a in range(n))))
+    hyp = [x >= 0 for x in row]
+    hyp += [z3.And(x >= 0, x <= 1) for x in (*rho, *g)]
+    uniform = [Z3.const(Fraction(1, n))] * n
+    m = ExactMDP(
+        ns=Z3,
+        successors=[[[(1 + a, one)] for a in range(n)]]
+        + [[[(s, one)] for _ in range(n)] for s in range(1, n + 1)],
+        rho=[[rho] + [[one] * n for _ in range(n)]],
+        rho_T=[zero, *g],
+        initial=[one] + [zero] * n,
+        prior=[uniform] * (n + 1),
+    )
+    engine = backends.create("exact", m)
+    policy = [[row] + [list(uniform) for _ in range(n)]]
+    before = engine.soft_values(policy, engine.base_reward()).w[0][0]
+    improved = retrain(engine, 1, start=policy)
+    after = engine.soft_values(improved, engine.base_reward()).w[0][0]
+    return smt_valid(hyp, after >= before, timeout_ms)
 
 
 def trajectories(
@@ -140,6 +182,7 @@ def covariance_identity(n: int) -> bool:
 
 
 def refuted(
+    settings: Settings,
     built: CaseBuild,
     holds: bool,
     relation: str,
@@ -148,7 +191,7 @@ def refuted(
 ) -> Outcome:
     """REFUTED when the counterexample's values show ``relation`` and its case
     file is up to date; otherwise UNKNOWN saying what went wrong."""
-    problem = settle_case(built)
+    problem = settle_case(built, settings)
     if not holds:
         return Outcome(
             "UNKNOWN",

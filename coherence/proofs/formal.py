@@ -1,0 +1,270 @@
+"""The Coq side of the ledger: which rows a Coq theorem states, and whether it holds.
+
+``coherence/proofs/coq/manifest.json`` lists the theorems as
+``{"theorems": [{"claim", "scope", "theorem", "file", "statement", "family"}]}``;
+:mod:`coherence.proofs.coqrun` compiles the proofs and reports, per theorem,
+whether it compiled and which assumptions ``Print Assumptions`` shows beyond the
+allowed library axioms. A row named by the manifest is ``PROVED`` only when the
+build compiles and its theorem's check is allowed; without ``coqc`` it is
+``UNKNOWN`` with that reason, never ``PROVED``. The proofs are compiled once
+per ledger run (:func:`verify`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MANIFEST_PATH",
+    "Theorem",
+    "Verdict",
+    "load_manifest",
+    "row_of",
+    "verify",
+]
+
+MANIFEST_PATH = Path(__file__).resolve().parent / "coq" / "manifest.json"
+
+_FIELDS = ("claim", "scope", "theorem", "file", "statement", "family")
+
+
+@dataclass(frozen=True)
+class Theorem:
+    """One manifest entry: the ledger row ``claim``/``scope`` it states."""
+
+    claim: int
+    scope: str
+    theorem: str
+    file: str
+    statement: str
+    family: str
+
+    @property
+    def key(self) -> str:
+        """The ledger key of the row the theorem states."""
+        return f"{self.claim}/{self.scope}" if self.scope else str(self.claim)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a theorem is machine-checked: ``proved`` and the reason."""
+
+    theorem: Theorem
+    proved: bool
+    reason: str
+
+
+def load_manifest(path: Path | None = None) -> list[Theorem]:
+    """The theorems of the manifest; none when the file does not exist.
+
+    A malformed manifest is a one-line ValueError naming the entry and field.
+    """
+    path = MANIFEST_PATH if path is None else path
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = data.get("theorems") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: expected an object with a 'theorems' list")
+    out: list[Theorem] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: theorems[{i}] is not an object")
+        claim = row.get("claim")
+        if isinstance(claim, str) and claim.isdigit():
+            claim = int(claim)
+        if isinstance(claim, bool) or not isinstance(claim, int):
+            raise ValueError(
+                f"{path}: theorems[{i}].claim: expected a claim number, got {claim!r}"
+            )
+        for name in _FIELDS[1:]:
+            if not isinstance(row.get(name), str):
+                raise ValueError(
+                    f"{path}: theorems[{i}].{name}: expected a string, got "
+                    f"{row.get(name)!r}"
+                )
+        out.append(Theorem(claim, *(row[name] for name in _FIELDS[1:])))
+    keys = [t.key for t in out] + [t.theorem for t in out]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise ValueError(f"{path}: {duplicates[0]!r} appears twice")
+    return out
+
+
+def row_of(theorem: Theorem, row_keys: Sequence[str]) -> str:
+    """The ledger row a theorem states.
+
+    Its own key when a row has it; else the claim's only row when that row
+    has no scope (claim 10's theorems on w and on J_prob both state row 10);
+    else the row whose scope is the first word of the theorem's scope
+    ("stochastic refutation" states 14/stochastic); else its own key (a row
+    of its own)."""
+    if theorem.key in row_keys:
+        return theorem.key
+    same = [k for k in row_keys if k.split("/", 1)[0] == str(theorem.claim)]
+    if same == [str(theorem.claim)]:
+        return same[0]
+    words = theorem.scope.split()
+    if words:
+        prefix = f"{theorem.claim}/{words[0]}"
+        if prefix in same:
+            return prefix
+    return theorem.key
+
+
+def _coqrun() -> Any:
+    from coherence.proofs import coqrun
+
+    return coqrun
+
+
+def _reuse(run: Any, build_dir: Path | None) -> Any:
+    """A build already compiled in ``build_dir`` from the same sources, or None.
+
+    Reused only when every source file listed by the runner is byte-identical
+    to the installed one and its ``.vo`` is not older than it, so a stale or
+    foreign build is compiled again."""
+    if build_dir is None or not all(
+        hasattr(run, name) for name in ("COQ_DIR", "source_files", "CoqBuild")
+    ):
+        return None
+    for name in run.source_files():
+        built, source = build_dir / name, Path(run.COQ_DIR) / name
+        compiled = built.with_suffix(".vo")
+        if not (built.is_file() and compiled.is_file()):
+            return None
+        if built.read_bytes() != source.read_bytes():
+            return None
+        if compiled.stat().st_mtime < built.stat().st_mtime:
+            return None
+    return run.CoqBuild(
+        ok=True,
+        seconds=0.0,
+        log=f"reused the build in {build_dir}",
+        build_dir=build_dir,
+    )
+
+
+@dataclass(frozen=True)
+class _StoredCheck:
+    """A theorem check read back from a build directory."""
+
+    theorem: str
+    compiled: bool
+    assumptions: tuple[str, ...]
+    allowed: bool
+
+
+_CHECKS_FILE = "ledger-checks.json"
+
+
+def _digest(run: Any) -> str:
+    """SHA-256 of the installed Coq sources and the manifest."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in [*run.source_files(), "manifest.json"]:
+        h.update(name.encode())
+        h.update((Path(run.COQ_DIR) / name).read_bytes())
+    return h.hexdigest()
+
+
+def _cached_checks(run: Any, build_dir: Path | None) -> list[Any] | None:
+    """The theorem checks stored beside a reused build from the same sources."""
+    if build_dir is None or not (build_dir / _CHECKS_FILE).is_file():
+        return None
+    data = json.loads((build_dir / _CHECKS_FILE).read_text(encoding="utf-8"))
+    if data.get("digest") != _digest(run):
+        return None
+    return [
+        _StoredCheck(c["theorem"], c["compiled"], tuple(c["assumptions"]), c["allowed"])
+        for c in data["checks"]
+    ]
+
+
+def _store_checks(run: Any, build_dir: Path, checks: Sequence[Any]) -> None:
+    """Store the theorem checks beside the build (read by later runs)."""
+    if not hasattr(run, "COQ_DIR"):
+        return
+    rows = [
+        {
+            "theorem": str(c.theorem),
+            "compiled": bool(getattr(c, "ok", getattr(c, "compiled", False))),
+            "assumptions": list(getattr(c, "assumptions", [])),
+            "allowed": bool(getattr(c, "allowed", False)),
+        }
+        for c in checks
+    ]
+    text = json.dumps({"digest": _digest(run), "checks": rows}, indent=1)
+    (build_dir / _CHECKS_FILE).write_text(text + "\n", encoding="utf-8")
+
+
+def verify(
+    theorems: Sequence[Theorem], build_dir: Path | None = None, runner: Any = None
+) -> dict[str, Verdict]:
+    """Compile the proofs once and judge every theorem; verdicts by theorem name.
+
+    Args:
+        theorems: the manifest entries to judge.
+        build_dir: where to compile (passed to ``compile_proofs``); a build
+            there from identical sources is reused, with the theorem checks
+            stored beside it; None lets the runner choose a fresh directory.
+        runner: the module with ``coq_available``, ``compile_proofs`` and
+            ``check_manifest`` (default :mod:`coherence.proofs.coqrun`).
+    Returns:
+        One :class:`Verdict` per theorem: proved only when the build compiled,
+        the theorem's check compiled and its assumptions are allowed.
+    """
+    if not theorems:
+        return {}
+    run = _coqrun() if runner is None else runner
+
+    def all_unknown(reason: str) -> dict[str, Verdict]:
+        return {t.theorem: Verdict(t, False, reason) for t in theorems}
+
+    try:
+        if not run.coq_available():
+            return all_unknown(
+                "coqc not found: the Coq proofs were not compiled (install coq "
+                "and mathcomp, see README), so this row is not machine-checked"
+            )
+        reused = _reuse(run, build_dir)
+        build = reused or run.compile_proofs(build_dir=build_dir)
+        if not build.ok:
+            tail = " | ".join(str(build.log).strip().splitlines()[-3:])
+            return all_unknown(f"the Coq proofs do not compile: {tail}")
+        cached = _cached_checks(run, build_dir) if reused is not None else None
+        checks = cached if cached is not None else run.check_manifest(build)
+        if cached is None and build_dir is not None:
+            _store_checks(run, build_dir, checks)
+        results = {str(c.theorem): c for c in checks}
+    except Exception as exc:  # a broken runner is a status change, not a crash
+        return all_unknown(f"the Coq runner raised {type(exc).__name__}: {exc}")
+    verdicts: dict[str, Verdict] = {}
+    for t in theorems:
+        c = results.get(t.theorem)
+        if c is None:
+            verdicts[t.theorem] = Verdict(t, False, f"{t.theorem} was not checked")
+            continue
+        compiled = bool(getattr(c, "ok", getattr(c, "compiled", False)))
+        extra = list(getattr(c, "assumptions", []))
+        if not compiled:
+            verdicts[t.theorem] = Verdict(t, False, f"{t.theorem} did not compile")
+        elif not getattr(c, "allowed", False):
+            verdicts[t.theorem] = Verdict(
+                t, False, f"{t.theorem} rests on assumptions {', '.join(extra)}"
+            )
+        else:
+            closed = (
+                "closed under the global context"
+                if not extra
+                else ("axioms: " + ", ".join(extra) + " (the library's own, allowed)")
+            )
+            verdicts[t.theorem] = Verdict(
+                t, True, f"Coq: {t.theorem} ({t.file}) compiles; {closed}"
+            )
+    return verdicts
