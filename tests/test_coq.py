@@ -20,6 +20,10 @@ from coherence.proofs import coqrun
 from coherence.queries import Evaluator
 from coherence.reference.case import load_case
 
+#: The compile takes most of a minute on 2 cores: CI compiles the proofs in
+#: `coherence prove` and runs these tests once in its slow pass.
+pytestmark = pytest.mark.slow
+
 PUBLIC_CASES = Path(__file__).resolve().parent.parent / "coherence" / "cases" / "public"
 
 COMPILE_LIMIT_S = 300.0

@@ -143,12 +143,37 @@ EXACT_SPECS = [
 ]
 
 
+def near_argmax_tie(mdp: MDP, spec: PolicySpec) -> bool:
+    """Whether an argmax step of ``spec`` meets two exact Q values that differ
+    by less than 1e-6 without being equal: SPEC §2's float tie tolerance may
+    then legitimately differ from the exact tie rule."""
+    if not isinstance(spec.f, Argmax):
+        return False
+    from coherence import backends
+    from coherence._numbers import to_float
+
+    e = backends.create("exact", mdp)
+    pi = e.prior_policy()
+    for _ in range(spec.i):
+        z = e.values(pi).z
+        for zt in z:
+            for row in zt:
+                for x in row:
+                    for y in row:
+                        if x != y and abs(to_float(x) - to_float(y)) < 1e-6:
+                            return True
+        pi = e.soft_q_policy(e.values(pi), Argmax())
+    return False
+
+
 @given(mdps(max_states=3, max_actions=3, max_horizon=3))
 @settings(max_examples=examples(10, 25))
 @pytest.mark.properties
 def test_float64_matches_exact_oracle(mdp: MDP) -> None:
     eng = TorchEngine(TorchMDP.from_mdps(mdp, dtype=torch.float64))
     for spec in EXACT_SPECS:
+        if near_argmax_tie(mdp, spec):
+            continue
         tol = tolerance_for(torch.float64, mdp.horizon)
         got = answers(eng, spec, 0)
         for q in ("policy", "w", "occupancy", "J_prob", "J_count"):
