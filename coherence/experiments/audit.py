@@ -461,6 +461,7 @@ def _policy(mdp: Any, spec: Any) -> Any:
 def errata(eh_rows: Sequence[dict[str, Any]] = ()) -> list[Erratum]:
     """The errata of PAPER_EXPERIMENTS.md §4, each recomputed exactly."""
     from coherence import backends
+    from coherence.examples import stochastic_counterexample
     from coherence.reference.model import MDP
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Boltzmann
@@ -485,22 +486,7 @@ def errata(eh_rows: Sequence[dict[str, Any]] = ()) -> list[Erratum]:
             f"mountain race, ridge at root: H_2 = {h2}, T_2 = {t2}, T_4 = {t4}",
         )
     )
-    stoch = MDP.build(
-        states=["root", "s1", "s2"],
-        actions=["a1", "a2"],
-        horizon=1,
-        transitions={
-            "root": {
-                "a1": {"s1": "3/4", "s2": "1/4"},
-                "a2": {"s1": "1/2", "s2": "1/2"},
-            },
-            "s1": {"a1": {"s1": "1"}, "a2": {"s1": "1"}},
-            "s2": {"a1": {"s2": "1"}, "a2": {"s2": "1"}},
-        },
-        initial={"root": "1"},
-        terminal_success={"s1": "1/3", "s2": "2/3"},
-        name="stochastic-counterexample",
-    )
+    stoch = stochastic_counterexample()  # SPEC §6
     vals = {
         label: p_root(stoch, spec)
         for label, spec in (
