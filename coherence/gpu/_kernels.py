@@ -239,6 +239,8 @@ class Workspace:
     def get(
         self, name: str, shape: tuple[int, ...], like: torch.Tensor
     ) -> torch.Tensor:
+        """The buffer ``name`` of ``shape`` with ``like``'s dtype and device,
+        reused when it already fits."""
         buf = self._bufs.get(name)
         if (
             buf is None
