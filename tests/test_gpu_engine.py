@@ -114,21 +114,21 @@ def compare_batch(batch: MDPBatch, dtype: torch.dtype, layout: str = "dense") ->
 
 
 @given(mdp_batches(max_batch=3))
-@settings(max_examples=examples(10, 40))
+@settings(max_examples=examples(5, 40))
 @pytest.mark.properties
 def test_float64_matches_numpy_reference(batch: MDPBatch) -> None:
     compare_batch(batch, torch.float64)
 
 
 @given(mdp_batches(max_batch=2))
-@settings(max_examples=examples(8, 25))
+@settings(max_examples=examples(4, 25))
 @pytest.mark.properties
 def test_successor_lists_match_numpy_reference(batch: MDPBatch) -> None:
     compare_batch(batch, torch.float64, layout="successors")
 
 
 @given(mdp_batches(max_batch=2))
-@settings(max_examples=examples(10, 40))
+@settings(max_examples=examples(5, 40))
 @pytest.mark.properties
 def test_float32_within_dtype_scaled_bound(batch: MDPBatch) -> None:
     compare_batch(batch, torch.float32)
@@ -196,7 +196,7 @@ def test_float64_matches_exact_oracle(mdp: MDP) -> None:
 
 
 @given(mdp_batches(min_batch=2, max_batch=4))
-@settings(max_examples=examples(6, 30))
+@settings(max_examples=examples(3, 30))
 @pytest.mark.properties
 def test_batched_equals_per_instance(batch: MDPBatch) -> None:
     whole = TorchEngine(TorchMDP.from_mdps(batch.mdps))
@@ -229,7 +229,7 @@ def permuted(tm: TorchMDP, sigma: torch.Tensor, alpha: torch.Tensor) -> TorchMDP
 
 
 @given(mdp_batches(max_batch=2), st.randoms(use_true_random=False))
-@settings(max_examples=examples(8, 30))
+@settings(max_examples=examples(4, 30))
 @pytest.mark.properties
 def test_relabelling_permutes_outputs(batch: MDPBatch, rnd: Any) -> None:
     tm = TorchMDP.from_mdps(batch.mdps)
