@@ -186,9 +186,11 @@ def _float(
 
 def _default_or_slow(i: int, family: str, group: dict[str, Any]) -> Any:
     """Every group is checked in CI's slow pass; the default run checks every
-    group of the small families and every third tree shape (27 shapes)."""
+    group of the bandit and stochastic families, the mountain race's symbolic
+    group and every fourth tree shape (of 27)."""
     ident = f"{family}/{group['name']}"
-    if family == "trees" and i % 3:
+    slow = (family == "trees" and i % 4) or ident == "mountain_race/instance"
+    if slow:
         return pytest.param(family, group, id=ident, marks=pytest.mark.slow)
     return pytest.param(family, group, id=ident)
 
