@@ -75,20 +75,20 @@ def auto_for(mdp: MDP, rational: bool) -> str:
     return name
 
 
-def _query_rational(query: Query) -> bool:
-    """Whether every policy and map the query needs is rational."""
+def _rational(spec: PolicySpec, reference: PolicySpec | None, f: SoftQ | None) -> bool:
+    """Whether every policy and soft-Q map a computation needs is rational."""
     from coherence.reference.operators import f_is_rational
 
     return (
-        query.policy.is_rational
-        and (query.reference is None or query.reference.is_rational)
-        and (query.f is None or f_is_rational(query.f))
+        spec.is_rational
+        and (reference is None or reference.is_rational)
+        and (f is None or f_is_rational(f))
     )
 
 
 def auto_backend(mdp: MDP, query: Query) -> str:
     """The backend ``auto`` uses for ``query`` (:func:`auto_for`)."""
-    return auto_for(mdp, _query_rational(query))
+    return auto_for(mdp, _rational(query.policy, query.reference, query.f))
 
 
 def compute_policy(engine: Any, spec: PolicySpec) -> Any:
@@ -209,12 +209,7 @@ class Evaluator:
                 raise ValueError(f"{param}: quantity {row.name!r} needs {param}")
         chosen = self.backend if backend is None else backend
         if chosen == AUTO:
-            from coherence.reference.operators import f_is_rational
-
-            rational = spec.is_rational
-            rational = rational and (reference is None or reference.is_rational)
-            rational = rational and (f is None or f_is_rational(f))
-            chosen = auto_for(self.mdp, rational)
+            chosen = auto_for(self.mdp, _rational(spec, reference, f))
         engine = self.engine(chosen)
         if f is not None and getattr(engine, "rational_only", False):
             check_exact_limits(self.mdp, spec, f=f)
@@ -235,28 +230,24 @@ class Evaluator:
     def answer(self, query: Query) -> Answer:
         """The answer of ``query``, indexed by the MDP's step, state and action
         names (CASE_FORMAT "Quantities"); float quantities as floats."""
-        backend = self.backend_for(query)
-        try:
-            raw = self.value(
+
+        def ask(backend: str) -> Any:
+            return self.value(
                 query.quantity,
                 query.policy,
                 f=query.f,
                 reference=query.reference,
                 backend=backend,
             )
+
+        try:
+            raw = ask(self.backend_for(query))
         except ValueError as exc:
             # auto: where ball arithmetic cannot decide a SPEC §2 convention
             # (a tie it cannot prove), the float64 engine answers instead
             if self.backend != AUTO or type(exc).__name__ != "Undecided":
                 raise
-            backend = "numpy"
-            raw = self.value(
-                query.quantity,
-                query.policy,
-                f=query.f,
-                reference=query.reference,
-                backend=backend,
-            )
+            raw = ask("numpy")
         row = QUANTITIES[query.quantity]
         names = [self._axis_names(axis) for axis in row.axes]
         answer = _named(raw, names)
