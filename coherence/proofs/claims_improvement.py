@@ -387,22 +387,26 @@ def _limit_evidence() -> str:
 @check(
     13,
     "limit",
-    statement="G_k converges, and with a full-support prior the limit maximises J_prob",
-    family="none machine-checked (evidence on random small MDPs)",
+    statement=(
+        "G_k converges, and with a full-support prior the limit maximises J_prob "
+        "(horizon T >= 2; T = 1 is the row 13/T = 1 bandit limit)"
+    ),
+    family="none machine-checked for T >= 2 (float evidence on random small MDPs)",
     method="sampling evidence only",
 )
 def claim_13_limit(settings: Settings) -> Outcome:
     """UNKNOWN with the reason and float evidence (no proof, no counterexample)."""
     return Outcome(
         "UNKNOWN",
-        "No proof of the general statement is machine-checked here, and no "
+        "For horizon T >= 2 no proof is machine-checked here, and no "
         "counterexample is known: the float gap to the optimum keeps falling "
         "with k (SPEC §7 records 2.8e-4 at k = 400 and 2.9e-11 at k = 6000 on "
         "the slowest case), so slow convergence, not a failure, is what the "
-        "evidence shows. The T = 1 bandit case follows from the closed form "
-        "G_k(a) = p(a) z(a)^k / sum_b p(b) z(b)^k, by induction on k, and is "
-        "the Coq proofs' part (a row of its own when their manifest states "
-        "it). " + _limit_evidence(),
+        "evidence shows. The values converge (row 13/values); what is open is "
+        "the limit policy's optimality when later steps change the earlier "
+        "steps' weights. T = 1 bandits are proved in Coq (row 13/T = 1 bandit "
+        "limit: the closed form G_k(a) = p(a) z(a)^k / sum_b p(b) z(b)^k, then "
+        "an epsilon-N limit over any archimedean field). " + _limit_evidence(),
     )
 
 

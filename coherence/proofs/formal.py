@@ -88,8 +88,9 @@ def load_manifest(path: Path | None = None) -> list[Theorem]:
                     f"{row.get(name)!r}"
                 )
         out.append(Theorem(claim, *(row[name] for name in _FIELDS[1:])))
-    keys = [t.key for t in out] + [t.theorem for t in out]
-    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    # several theorems may state one row together; a theorem is listed once
+    names = [t.theorem for t in out]
+    duplicates = sorted({k for k in names if names.count(k) > 1})
     if duplicates:
         raise ValueError(f"{path}: {duplicates[0]!r} appears twice")
     return out
