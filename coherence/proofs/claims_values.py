@@ -438,15 +438,18 @@ def claim_5(settings: Settings) -> Outcome:
     statement="goal conditioning need not be coherent for any delta: "
     "there is an MDP with kappa_delta(G_1) > 0 for every delta > 0",
     family="the SPEC §6 mountain race, every real delta > 0",
-    method="exact values + a hand-written z3 query (no x = (3/4)^(1/delta) in "
-    "(0, 1) makes pi^delta equal G_1 at the root)",
+    method="exact values; the code's Boltzmann normalisation run over sympy with "
+    "a symbolic delta; z3 on the result (hypothesis: 0 < (3/4)^(1/delta) < 1)",
 )
 def claim_9(settings: Settings) -> Outcome:
     """G_1 differs from pi^delta at the mountain race root for every delta."""
+    import sympy
     import z3
 
     from coherence.examples import mountain_race
     from coherence.reference.operators import PolicySpec
+    from coherence.reference.recurrences import normalise
+    from coherence.theory.numbers import SympySystem
 
     mdp = mountain_race()
     e = backends.create("exact", mdp)
@@ -454,23 +457,66 @@ def claim_9(settings: Settings) -> Outcome:
     root = mdp.state_index("root")
     up = mdp.action_index("up")
     z_root = e.values(g1).z[0][root]
-    q_up, q_down = z_root[up], z_root[1 - up]
-    g_up = g1[0][root][up]
-    x = z3.Real("x")  # (q_down / q_up)^(1/delta) lies in (0, 1) when q_down < q_up
-    status, text = smt_valid([x > 0, x < 1], 1 / (1 + x) != z3.RealVal(str(g_up)))
-    facts_ok = q_up == 1 and q_down == Fraction(3, 4) and g_up == Fraction(2, 5)
+    def frac(v: object) -> Fraction:
+        return Fraction(int(v.numerator), int(v.denominator))  # type: ignore[attr-defined]
+
+    q_up, q_down = frac(z_root[up]), frac(z_root[1 - up])
+    g_up = frac(g1[0][root][up])
+    # pi^delta(.|root) as the code computes it (soft_q_policy's Boltzmann
+    # weights z^(1/delta), then normalise), over sympy with a symbolic delta
+    delta = sympy.Symbol("delta", positive=True)
+    ns = SympySystem()
+    row = [ns.const(q_up), ns.const(q_down)]
+    order = (up, 1 - up)
+    weights = [ns.power(row[order.index(a)], 1 / delta) for a in range(2)]
+    pi_up = normalise(ns, weights)[up]
+    # with x = (q_down / q_up)^(1/delta), pi^delta(up|root) is a rational
+    # function of x alone; 0 < q_down / q_up < 1 and delta > 0 give 0 < x < 1
+    xs = sympy.Symbol("x", positive=True)
+    ratio = sympy.Rational(q_down.numerator * q_up.denominator,
+                           q_down.denominator * q_up.numerator)  # fmt: skip
+    form = sympy.cancel(
+        pi_up.subs(sympy.Pow(sympy.Rational(q_up), 1 / delta), 1).subs(
+            sympy.Pow(ratio, 1 / delta), xs
+        )
+    )
+    num, den = sympy.fraction(sympy.together(form))
+    facts_ok = (
+        form.free_symbols == {xs}
+        and 0 < ratio < 1
+        and q_up == 1
+        and sympy.Poly(den, xs).degree() >= 0
+    )
+    x = z3.Real("x")
+
+    def to_z3(poly: object) -> object:
+        terms = sympy.Poly(poly, xs).terms()
+        return z3.Sum(
+            [z3.RealVal(str(c)) * x ** int(k[0]) for k, c in terms] or [z3.RealVal(0)]
+        )
+
+    status, text = smt_valid(
+        [x > 0, x < 1, to_z3(den) != 0],
+        to_z3(num) != z3.RealVal(str(g_up)) * to_z3(den),
+    )
     lemmas = (
         f"exact: G_1(up|root) = {g_up}, z^{{G_1}}_0(root, .) = ({q_up}, {q_down})",
-        "pi^delta(up|root) = 1 / (1 + x), x = (3/4)^(1/delta) in (0, 1) for every "
-        "delta > 0 (exp of a negative number)",
-        f"1/(1 + x) = 2/5 has no solution with 0 < x < 1 -- {text}",
+        "the code's normalise over sympy: pi^delta(up|root) = "
+        f"{sympy.sstr(form)} with x = ({ratio})^(1/delta); 0 < x < 1 for every "
+        "delta > 0 (a power of a number in (0, 1) with a positive exponent) -- "
+        "the one stated hypothesis",
+        f"{sympy.sstr(form)} = {g_up} has no solution with 0 < x < 1 -- {text}",
+        "kappa_delta(G_1) > 0 follows from G_1 != pi^delta at the root, reached "
+        "with probability 1: a KL is 0 only for equal laws (Gibbs; the Coq lemma "
+        "gibbs of Greedy.v proves the equality case for any L with "
+        "L(x) >= 1 - 1/x, equal only at 1)",
     )
     ok = status == "PROVED" and facts_ok
     return Outcome(
         "PROVED" if ok else "UNKNOWN",
         "pi^delta differs from G_1 at the "
         "root (reached with probability 1) for every delta > 0, so "
-        "kappa_delta(G_1) > 0 (Gibbs: KL = 0 only for equal laws)",
+        "kappa_delta(G_1) > 0",
         lemmas,
     )
 
