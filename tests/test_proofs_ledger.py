@@ -262,7 +262,10 @@ def test_claim_6_catches_argmax_picking_the_first_maximiser(
         return [self.const(Fraction(int(i == index))) for i in range(len(xs))]
 
     monkeypatch.setattr(rec.RationalSystem, "argmax_mask", first)
-    assert _statuses(run_ledger([6]))["6/reachable-uniform"] == "REFUTED"
+    # the row's code check alone (no Coq theorem attached): it refutes the bug;
+    # with the theorem attached the row turns UNKNOWN (combine), as prove shows
+    got = run_ledger([6], theorems=[])
+    assert _statuses(got)["6/reachable-uniform"] == "REFUTED"
 
 
 def test_claim_19_decided_under_both_readings() -> None:
@@ -392,7 +395,7 @@ def test_check_that_raises_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
         raise ArithmeticError("planted")
 
     monkeypatch.setattr(rec, "occupancy", boom)
-    entries = {e.key: e for e in run_ledger([3])}
+    entries = {e.key: e for e in run_ledger([3], theorems=[])}
     assert entries["3"].status == "UNKNOWN"
     assert "ArithmeticError: planted" in entries["3"].outcome.evidence
     assert entries["3"].details

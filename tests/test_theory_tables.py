@@ -9,8 +9,13 @@ from typing import Any
 import pytest
 import sympy
 
+from coherence import backends
 from coherence.cli import main as cli_main
-from coherence.theory import FAMILIES, TABLES_DIR, load_table
+from coherence.reference import operators as ops
+from coherence.reference.recurrences import Boltzmann
+from coherence.theory import FAMILIES, TABLES_DIR, load_table, numbers, trees
+from coherence.theory._core import RationalPolicies, rational_mdp
+from coherence.theory.numbers import RationalFunctions
 from coherence.theory.regenerate import derive_all
 from coherence.theory.tables import FORMAT, dumps, write_table
 
@@ -18,7 +23,7 @@ from coherence.theory.tables import FORMAT, dumps, write_table
 @pytest.mark.slow
 def test_regenerated_tables_equal_committed_bytes(tmp_path: Path) -> None:
     """A broken generator cannot go unnoticed: regenerate all and diff (slow:
-    several minutes on a loaded 2-core machine; CI runs slow tests once)."""
+    about 10 s on two cores, 15 s on one; CI runs slow tests once)."""
     paths = derive_all(tmp_path)
     assert sorted(p.name for p in paths) == sorted(f"{f}.json" for f in FAMILIES)
     committed = sorted(p.name for p in TABLES_DIR.glob("*.json"))
@@ -158,3 +163,104 @@ def test_cli_show_mountain_race(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_rejects_unknown_family(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="families: unknown nope"):
         derive_all(tmp_path, families=("nope",))
+
+
+def test_derive_all_in_workers_writes_the_committed_bytes(tmp_path: Path) -> None:
+    """Two worker processes and one process give the committed tables."""
+    chosen = ("mountain_race", "stochastic")
+    lines: list[str] = []
+    parallel = derive_all(
+        tmp_path / "two", families=chosen, workers=2, log=lines.append
+    )
+    single = derive_all(tmp_path / "one", families=("mountain_race",), workers=1)
+    assert [p.name for p in parallel] == ["mountain_race.json", "stochastic.json"]
+    for path in [*parallel, *single]:
+        assert path.read_bytes() == (TABLES_DIR / path.name).read_bytes()
+    assert any(line.startswith("stochastic/two-step") for line in lines)
+    with pytest.raises(ValueError, match="workers: expected a positive integer"):
+        derive_all(tmp_path, families=chosen, workers=0)
+
+
+def test_rational_functions_decide_identities_exactly() -> None:
+    field = RationalFunctions(["x", "y", "z"])
+    x, y, z = (field.gen(n) for n in "xyz")
+    assert (x + y) ** 2 - x**2 - 2 * x * y - y**2 == 0
+    assert (x * x - y * y) / (x - y) == x + y
+    assert 1 / (x - y) - 1 / (x + y) == 2 * y / ((x - y) * (x + y))
+    assert (x + 1) / (x + 1) == 1
+    assert (x + y) ** 2 != x**2 + y**2
+    assert x / (x + z) != y / (y + z)
+    assert (x - x).is_zero()
+    with pytest.raises(ZeroDivisionError):
+        x / (y - y)
+    value = ((x + y) ** 3 / (x * y - z)).evaluate(
+        {"x": Fraction(1, 2), "y": Fraction(2, 3), "z": Fraction(1, 5)}
+    )
+    assert value == (Fraction(1, 2) + Fraction(2, 3)) ** 3 / (
+        Fraction(1, 3) - Fraction(1, 5)
+    )
+
+
+@pytest.mark.parametrize("flint", [True, False])
+def test_factored_equals_sympy_factor(
+    flint: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The factored form is sympy.factor's, with python-flint or without."""
+    if not flint:
+        monkeypatch.setattr(numbers, "_flint", lambda: None)
+    elif numbers._flint() is None:
+        pytest.skip("python-flint is not installed")
+    names = ["q", "u", "v", "x1", "x2"]
+    symbols = {n: sympy.Symbol(n, positive=True) for n in names}
+    q, u, v, x1, x2 = symbols.values()
+    field = RationalFunctions(names)
+    for expr in (
+        q * (u * x1 - u * x2 + x2) ** 2 / ((1 - q) * (v - u) * (x1 + x2) ** 3),
+        (u**2 - v**2) / (2 * (u - v) * (3 * q - 3)) - x1 / (x2 - x1),
+        -((x1 - x2) ** 2) * (1 - u) / (q**2 * (v * x1 + (1 - v) * x2)),
+    ):
+        want = sympy.factor(sympy.cancel(expr))
+        got = field.factored(field.from_sympy(expr), symbols)
+        assert sympy.srepr(got) == sympy.srepr(want)
+        assert str(got) == str(want)
+
+
+def test_rational_functions_run_the_recurrences_exactly() -> None:
+    """Over a depth-3 tree the symbolic policies equal the exact recurrences at
+    rational points, and T_2 = G_2 while T_3 != G_2 and F_literal_2 != G_2."""
+    shape = trees.shapes(3)[-2]
+    tpl, syms = trees._build(shape, 3)
+    field = RationalFunctions([s.name for s in syms])
+    engine = backends.create("exact", tpl.exact_mdp(system=field))
+    g2 = ops.retrain(engine, 2)
+    assert g2[0][0][0] == ops.temperature(engine, 2)[0][0][0]
+    assert g2[0][0][0] != ops.temperature(engine, 3)[0][0][0]
+    assert g2[0][0][0] != ops.folding(engine, 2, literal=True)[0][0][0]
+    h3 = ops.cumulative_folding(engine, 3)
+    for j in range(3):
+        point = {s.name: Fraction(1 + (3 * i + j) % 8, 9) for i, s in enumerate(syms)}
+        subs = {s.symbol: sympy.Rational(point[s.name]) for s in syms}
+        exact = backends.create("exact", tpl.exact_mdp(subs))
+        want = ops.cumulative_folding(exact, 3)
+        for t, table in enumerate(h3):
+            for s, row in enumerate(table):
+                for a, x in enumerate(row):
+                    assert x.evaluate(point) == Fraction(str(want[t][s][a]))
+
+
+def test_rational_policies_continue_sequences_exactly() -> None:
+    """Prefix-continued G, F, H (and literal forms) over mpq equal the
+    operators computed from scratch."""
+    shape = trees.shapes(2)[-1]
+    tpl, syms = trees._build(shape, 2)
+    subs = {s.symbol: sympy.Rational(i + 1, i + 3) for i, s in enumerate(syms)}
+    m = rational_mdp(tpl.exact_mdp(subs))
+    assert m is not None
+    engine = backends.create("exact", m)
+    policies = RationalPolicies(engine)
+    for k in (3, 1, 4, 2, 0):
+        for op in ("G", "F", "F_literal", "H", "H_literal"):
+            spec = ops.PolicySpec(op, k=k)
+            assert policies.policy(spec) == ops.policy_for(engine, spec)
+    b = ops.PolicySpec("B", i=2, f=Boltzmann(Fraction(1, 2)))
+    assert policies.policy(b) == ops.policy_for(engine, b)

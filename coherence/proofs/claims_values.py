@@ -457,6 +457,7 @@ def claim_9(settings: Settings) -> Outcome:
     root = mdp.state_index("root")
     up = mdp.action_index("up")
     z_root = e.values(g1).z[0][root]
+
     def frac(v: object) -> Fraction:
         return Fraction(int(v.numerator), int(v.denominator))  # type: ignore[attr-defined]
 

@@ -18,7 +18,11 @@ Every value written to a table is obtained in one of two ways:
   run over exact sympy numbers at the point, with the SPEC §2 conventions
   (conditioning on an event of probability 0 keeps the base policy, rho^0 = 1,
   0 log 0 = 0, KL = +inf where q = 0 < p). Boundary points (success 0, alpha = 0,
-  a closed form valid only for k >= 1 at k = 0, ...) always use this.
+  a closed form valid only for k >= 1 at k = 0, ...) always use this. A policy
+  that is a rational function of the MDP's numbers (every operator but T with a
+  non-integer alpha, Boltzmann with a non-integer 1/delta) is computed over
+  ``gmpy2.mpq`` (:class:`RationalPolicies`) and converted: the same exact
+  numbers as over sympy, far faster.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from coherence.reference import operators as ops
 from coherence.reference import recurrences as rec
 from coherence.reference.exact import ExactEngine
 from coherence.reference.recurrences import Boltzmann, ExactMDP, SoftQ
-from coherence.theory.numbers import SYMPY
+from coherence.theory.numbers import SYMPY, RationalFunctions
 from coherence.theory.tables import FORMAT, provenance
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "Entry",
     "Group",
     "Point",
+    "RationalPolicies",
     "Sym",
     "Template",
     "by_definition",
@@ -54,6 +59,8 @@ __all__ = [
     "j_sum",
     "make_table",
     "policy_spec",
+    "rational_mdp",
+    "rational_spec",
     "run_policy",
     "timed",
 ]
@@ -156,13 +163,19 @@ class Template:
             "prior": table(self.prior),
         }
 
-    def exact_mdp(self, subs: Mapping[Expr, Expr] | None = None) -> ExactMDP[Any]:
+    def exact_mdp(
+        self,
+        subs: Mapping[Expr, Expr] | None = None,
+        system: RationalFunctions | None = None,
+    ) -> ExactMDP[Any]:
         """The template as an :class:`ExactMDP` over :data:`SYMPY`, with
-        ``subs`` (symbol -> value) substituted first."""
+        ``subs`` (symbol -> value) substituted first; over ``system`` instead
+        when given (every number converted to a rational function)."""
 
         def v(x: Expr) -> Expr:
             e = sympy.sympify(x)
-            return e.xreplace(dict(subs)) if subs else e
+            e = e.xreplace(dict(subs)) if subs else e
+            return e if system is None else system.from_sympy(e)
 
         one, zero = sympy.Integer(1), sympy.Integer(0)
         index = {s: i for i, s in enumerate(self.states)}
@@ -181,11 +194,11 @@ class Template:
         prior = [
             [v(self.prior[s].get(a, zero)) for a in self.actions]
             if s in self.prior
-            else [sympy.Rational(1, n_a)] * n_a
+            else [v(sympy.Rational(1, n_a))] * n_a
             for s in self.states
         ]
         return ExactMDP(
-            ns=SYMPY,
+            ns=SYMPY if system is None else system,
             successors=successors,
             rho=[[list(row) for row in step] for _ in range(self.horizon)],
             rho_T=[v(self.terminal_success.get(s, one)) for s in self.states],
@@ -383,77 +396,248 @@ def _cell(template: Template, cell: Cell) -> tuple[int, int, int]:
     return t, template.states.index(s), template.actions.index(a)
 
 
+def rational_spec(spec: ops.PolicySpec) -> ops.PolicySpec | None:
+    """``spec`` with plain rational parameters when its policy is a rational
+    function of the MDP's numbers (every operator but T with a non-integer
+    alpha, Boltzmann with a non-integer 1/delta and maxent), else None."""
+    if spec.operator == "maxent":
+        return None
+    if spec.operator == "T":
+        alpha = sympy.sympify(spec.alpha)
+        if not alpha.is_Integer:
+            return None
+        return ops.PolicySpec("T", alpha=Fraction(int(alpha)))
+    if spec.operator == "B":
+        f = spec.f
+        if isinstance(f, Boltzmann):
+            inverse = 1 / sympy.sympify(f.delta)
+            if not inverse.is_Integer:
+                return None
+            f = Boltzmann(Fraction(1, int(inverse)))
+        return ops.PolicySpec("B", i=spec.i, f=f)
+    return spec
+
+
+def rational_mdp(m: ExactMDP[Any]) -> ExactMDP[Any] | None:
+    """An MDP over sympy numbers as the same MDP over ``gmpy2.mpq``, or None
+    when a number is not rational."""
+    numbers = [
+        *(p for rows in m.successors for row in rows for _, p in row),
+        *(x for table in m.rho for row in table for x in row),
+        *m.rho_T,
+        *m.initial,
+        *(x for row in m.prior for x in row),
+    ]
+    if not all(sympy.sympify(x).is_Rational for x in numbers):
+        return None
+
+    def q(x: Expr) -> Any:
+        x = sympy.sympify(x)
+        return rec.MPQ.const(Fraction(int(x.p), int(x.q)))
+
+    return ExactMDP(
+        ns=rec.MPQ,
+        successors=[
+            [[(j, q(p)) for j, p in row] for row in rows] for rows in m.successors
+        ],
+        rho=[[[q(x) for x in row] for row in table] for table in m.rho],
+        rho_T=[q(x) for x in m.rho_T],
+        initial=[q(x) for x in m.initial],
+        prior=[[q(x) for x in row] for row in m.prior],
+    )
+
+
+class RationalPolicies:
+    """The rational policies of one MDP over ``gmpy2.mpq``
+    (:func:`rational_mdp`). G, F, H and their literal forms continue their
+    sequence from the longest prefix already computed (the same recurrences as
+    :mod:`coherence.reference.operators`, so the same exact numbers)."""
+
+    _ITERATED = ("G", "F", "F_literal", "H", "H_literal")
+
+    def __init__(self, engine: ExactEngine) -> None:
+        self.engine = engine
+        self._prior = engine.prior_policy()
+        self._base = engine.base_reward()
+        # operator -> [(policy_k, reward_k)] for k = 0, 1, ...
+        self._sequences: dict[str, list[tuple[Policy, Any]]] = {}
+
+    def policy(self, spec: ops.PolicySpec) -> Policy:
+        """The policy named by a rational spec (:func:`rational_spec`)."""
+        op = spec.operator
+        if op not in self._ITERATED:
+            result: Policy = ops.policy_for(self.engine, spec)
+            return result
+        e = self.engine
+        sequence = self._sequences.setdefault(op, [(self._prior, self._base)])
+        while len(sequence) <= spec.k:
+            pi, reward = sequence[-1]
+            if op == "G":  # G_k = cond(G_(k-1), r)
+                sequence.append(
+                    (e.condition(pi, e.soft_values(pi, self._base)), self._base)
+                )
+                continue
+            # F: R_k = fold(r, F_k); H: R'_k = fold(R'_(k-1), H_k); from p.
+            nxt = e.condition(self._prior, e.soft_values(self._prior, reward))
+            start = self._base if op.startswith("F") else reward
+            sequence.append((nxt, e.fold(start, nxt, literal=op.endswith("_literal"))))
+        return sequence[spec.k][0]
+
+
+def _sympy_number(x: Any) -> Expr:
+    return sympy.Rational(int(x.numerator), int(x.denominator))
+
+
+class _Policy:
+    """A policy of one point: computed over mpq where it is rational (fast),
+    over sympy numbers otherwise; :attr:`table` is always sympy."""
+
+    def __init__(self, table: Policy, exact: Policy | None = None) -> None:
+        self.exact = exact
+        self._table = table if exact is None else None
+
+    @property
+    def table(self) -> Policy:
+        """The policy over sympy numbers (converted once from mpq)."""
+        if self._table is None:
+            assert self.exact is not None
+            self._table = [
+                [[_sympy_number(x) for x in row] for row in pt] for pt in self.exact
+            ]
+        return self._table
+
+
 def quantity(
     engine: ExactEngine,
     template: Template,
     entry: Entry,
     names: Mapping[str, Expr],
     subs: Mapping[Expr, Expr],
-    cache: dict[str, Policy] | None = None,
+    cache: dict[str, Any] | None = None,
+    rational: RationalPolicies | None = None,
 ) -> Expr:
     """The entry's quantity on ``engine`` (symbolic or numeric); ``cache``
-    memoises policies of this engine by their spec."""
-    memo: dict[str, Policy] = {} if cache is None else cache
+    memoises policies of this engine by their spec. ``rational``, the policies
+    of the same MDP over ``gmpy2.mpq`` (:func:`rational_mdp`), gives every
+    rational policy instead: the same exact numbers (the recurrences and the
+    SPEC §2 zero tests are exact over both), much faster than sympy numbers."""
+    memo: dict[str, Any] = {} if cache is None else cache
 
-    def policy(spec: Mapping[str, Any]) -> Policy:
+    def policy(spec: Mapping[str, Any]) -> _Policy:
         key = json.dumps(spec, sort_keys=True)
         if key not in memo:
-            memo[key] = run_policy(engine, spec, names, subs)
-        return memo[key]
+            fast = None
+            if rational is not None and spec["operator"] != "maxent":
+                fast = rational_spec(policy_spec(spec, names, subs))
+            if fast is not None:
+                assert rational is not None
+                memo[key] = _Policy([], rational.policy(fast))
+            else:
+                memo[key] = _Policy(run_policy(engine, spec, names, subs))
+        result: _Policy = memo[key]
+        return result
 
-    pi = policy(entry.policy)
+    pol = policy(entry.policy)
     if entry.quantity == "policy":
         assert entry.cell is not None  # set by the family module
         t, s, a = _cell(template, entry.cell)
-        return pi[t][s][a]
+        if pol.exact is not None:
+            return _sympy_number(pol.exact[t][s][a])
+        return pol.table[t][s][a]
     if entry.quantity == "difference":
         assert entry.minus is not None
         other = policy(entry.minus)
         if entry.cell is not None:
             t, s, a = _cell(template, entry.cell)
-            return pi[t][s][a] - other[t][s][a]
-        for x_t, y_t in zip(pi, other, strict=True):
+            if pol.exact is not None and other.exact is not None:
+                return _sympy_number(pol.exact[t][s][a] - other.exact[t][s][a])
+            return pol.table[t][s][a] - other.table[t][s][a]
+        if pol.exact is not None and other.exact is not None:
+            for x_t, y_t in zip(pol.exact, other.exact, strict=True):
+                for x_s, y_s in zip(x_t, y_t, strict=True):
+                    for x, y in zip(x_s, y_s, strict=True):
+                        if x != y:
+                            return _sympy_number(x - y)
+            return sympy.Integer(0)
+        for x_t, y_t in zip(pol.table, other.table, strict=True):
             for x_s, y_s in zip(x_t, y_t, strict=True):
                 for x, y in zip(x_s, y_s, strict=True):
                     if not identical(x, y):
                         return sympy.sympify(x - y)
         return sympy.Integer(0)
     if entry.quantity == "J_prob":
-        return rec.j_prob(engine.m, engine.values(pi))
+        if pol.exact is not None:
+            assert rational is not None
+            m, values = rational.engine.m, rational.engine.values(pol.exact)
+            return _sympy_number(rec.j_prob(m, values))
+        return rec.j_prob(engine.m, engine.values(pol.table))
     if entry.quantity == "J_sum":
-        return j_sum(engine, pi)
+        return j_sum(engine, pol.table)
     if entry.quantity == "kappa":
         assert entry.f is not None
         f = soft_q(entry.f, names, subs)
-        return causal_kl(engine, pi, engine.soft_q_policy(engine.values(pi), f))
+        return causal_kl(
+            engine, pol.table, engine.soft_q_policy(engine.values(pol.table), f)
+        )
     raise ValueError(f"quantity: unknown {entry.quantity!r}")
 
 
 class _PointEngines:
-    """One exact engine per point of a group, with memoised policies."""
+    """Exact engines per point of a group (sympy numbers, and mpq where the
+    point's MDP is rational), with memoised policies."""
 
     def __init__(self, group: Group) -> None:
         self.group = group
-        self._engines: dict[int, tuple[ExactEngine, dict[str, Policy]]] = {}
+        self._locals = group.locals()
+        self._subs: dict[int, dict[Expr, Expr]] = {}
+        self._engines: dict[
+            int, tuple[ExactEngine, RationalPolicies | None, dict[str, Any]]
+        ] = {}
+
+    def subs(self, index: int) -> dict[Expr, Expr]:
+        """The substitution of point ``index`` (:meth:`Group.subs`), memoised."""
+        if index not in self._subs:
+            self._subs[index] = self.group.subs(self.group.points[index])
+        return self._subs[index]
 
     def value(self, index: int, entry: Entry) -> Expr:
-        point = self.group.points[index]
-        subs = self.group.subs(point)
+        """The entry's value at point ``index`` by the definition."""
+        subs = self.subs(index)
         if index not in self._engines:
-            engine = backends.create("exact", self.group.template.exact_mdp(subs))
-            self._engines[index] = (engine, {})
-        engine, cache = self._engines[index]
+            m = self.group.template.exact_mdp(subs)
+            fast = rational_mdp(m)
+            self._engines[index] = (
+                backends.create("exact", m),
+                None
+                if fast is None
+                else RationalPolicies(backends.create("exact", fast)),
+                {},
+            )
+        engine, rational, cache = self._engines[index]
         return quantity(
-            engine, self.group.template, entry, self.group.locals(), subs, cache
+            engine,
+            self.group.template,
+            entry,
+            self._locals,
+            subs,
+            cache,
+            rational,
         )
 
 
 def by_definition(group: Group, entry: Entry, point: Point) -> Expr:
     """The entry's value at ``point`` from the exact recurrences over exact
     numbers (SPEC §2 conventions decide every zero test)."""
-    subs = group.subs(point)
-    engine = backends.create("exact", group.template.exact_mdp(subs))
-    return quantity(engine, group.template, entry, group.locals(), subs)
+    return _PointEngines(
+        Group(
+            name=group.name,
+            description=group.description,
+            symbols=group.symbols,
+            template=group.template,
+            points=[point],
+            entries=[entry],
+        )
+    ).value(0, entry)
 
 
 # ------------------------------------------------------------------ formatting
@@ -470,7 +654,10 @@ def _simplified_number(x: Expr) -> Expr:
 
 def format_value(x: Expr) -> str:
     """Rational string, 30-significant-digit decimal, or 'inf' / '-inf'."""
-    x = _simplified_number(x)
+    return _format_simplified(_simplified_number(x))
+
+
+def _format_simplified(x: Expr) -> str:
     if x == sympy.oo:
         return "inf"
     if x == -sympy.oo:
@@ -486,7 +673,7 @@ def format_value(x: Expr) -> str:
 
 
 def _agree(a: Expr, b: Expr) -> bool:
-    a, b = _simplified_number(a), _simplified_number(b)
+    """Whether two simplified values (:func:`_simplified_number`) agree."""
     if a.is_Rational and b.is_Rational:
         return bool(a == b)
     if a in (sympy.oo, -sympy.oo) or b in (sympy.oo, -sympy.oo):
@@ -503,9 +690,9 @@ def render_group(group: Group) -> dict[str, Any]:
         values: list[dict[str, str]] = []
         expr = sympy.sympify(entry.expression)
         for index, point in enumerate(group.points):
-            definition = engines.value(index, entry)
+            definition = _simplified_number(engines.value(index, entry))
             if entry.interior(point):
-                value = expr.xreplace(group.subs(point))
+                value = _simplified_number(expr.xreplace(engines.subs(index)))
                 if not _agree(value, definition):
                     raise ArithmeticError(
                         f"{group.name} / {entry.name}: closed form gives {value} but "
@@ -514,7 +701,7 @@ def render_group(group: Group) -> dict[str, Any]:
                 by = "closed form"
             else:
                 value, by = definition, "definition"
-            values.append({"value": format_value(value), "by": by})
+            values.append({"value": _format_simplified(value), "by": by})
         entries.append(entry.to_json(values))
     return {
         "name": group.name,

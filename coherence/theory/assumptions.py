@@ -19,17 +19,34 @@ whose coefficients all have one sign, with a term in the strictly positive
 variables only, never vanishes; the zero polynomial always does. Anything else
 is "cannot decide". A first, cheaper pass uses only the lower bounds (a + u) and
 is accepted when it already proves a strict sign.
+
+Two number systems share one record of decisions. :class:`RangeSystem` works on
+sympy expressions (needed where a power has a symbolic or fractional exponent,
+``c^alpha``). :meth:`RangeSystem.fields` gives a :class:`FieldSystem` on the
+same ranges that works in the field of rational functions over Q in the
+symbols (sympy's sparse ``FracElement``): every ``+ - * /`` is reduced by a gcd
+at once, so values stay canonical and a zero test of a non-zero value reduces
+to a sign test of its numerator and denominator polynomials, done by the same
+substitution as above (one variable at a time, in homogenised form
+``sum_k c_k N^k D^(d-k)`` with ``x = N/D``, D > 0 on the piece).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from math import gcd
 from typing import Any
 
 import sympy
+from sympy.core.mul import _keep_coeff
+from sympy.polys.domains import QQ, ZZ
+from sympy.polys.fields import FracElement, FracField
+from sympy.polys.rings import PolyRing
 
 from coherence._numbers import parse_rational
 
@@ -37,6 +54,7 @@ __all__ = [
     "NEGATIVE",
     "POSITIVE",
     "ZERO",
+    "FieldSystem",
     "Range",
     "RangeSystem",
     "parse_range",
@@ -334,6 +352,8 @@ class RangeSystem:
         self.ranges = dict(ranges)
         self._signer = _Signer(self.ranges)
         self.decisions: dict[Expr, Decision] = {}
+        self._log: dict[Expr, None] = {}
+        self._fields: FieldSystem | None = None
 
     def _ranges_text(self, x: Expr) -> str:
         syms = sorted(
@@ -342,8 +362,19 @@ class RangeSystem:
         return ", ".join(self.ranges[s].text(str(s)) for s in syms) or "no symbols"
 
     def _record(self, x: Expr, outcome: str) -> None:
-        if x.free_symbols and x not in self.decisions:
-            self.decisions[x] = Decision(x, outcome)
+        if x.free_symbols:
+            if x not in self.decisions:
+                self.decisions[x] = Decision(x, outcome)
+            self._log[x] = None
+
+    def begin_log(self) -> None:
+        """Start a new list of the decisions used (:meth:`logged`)."""
+        self._log = {}
+
+    def logged(self) -> list[Decision]:
+        """The decisions used since :meth:`begin_log` (or since the system
+        was made), first use first; shared across :meth:`fields`."""
+        return [self.decisions[x] for x in self._log]
 
     def decide_zero(self, x: Expr) -> bool | None:
         """True when ``x`` is 0 at every point of the ranges, False when at
@@ -421,6 +452,637 @@ class RangeSystem:
                     "or the test cannot tell)"
                 )
             mask.append(sympy.Integer(int(top)))
+        return mask
+
+    def fields(self) -> FieldSystem:
+        """The same ranges and decision record over the rational-function
+        field of the symbols (one field per system)."""
+        if self._fields is None:
+            self._fields = FieldSystem(self)
+        return self._fields
+
+    def lift(self, x: Expr) -> Expr:
+        """A case number (sympy expression) in this system: itself."""
+        return sympy.sympify(x)
+
+    def to_expr(self, x: Expr) -> Expr:
+        """A value of this system as a sympy expression: itself."""
+        return sympy.sympify(x)
+
+
+# ------------------------------------------------- rational-function field
+_flint: Any = None  # python-flint (the "certified" extra): fast multivariate gcd
+with contextlib.suppress(ImportError):
+    _flint = importlib.import_module("flint")
+
+
+def _flint_works() -> bool:
+    """Whether the installed python-flint has the multivariate polynomials
+    used here (``fmpz_mpoly_ctx.get``, gcd, factor, terms)."""
+    if _flint is None:
+        return False
+    try:
+        ctx = _flint.fmpz_mpoly_ctx.get(("a", "b"), "lex")
+        a, b = ctx.gens()
+        p = (a + b) * (a - 2)
+        ok = p.gcd(a - 2) == a - 2 and p.leading_coefficient() == 1
+        ok = ok and len(p.factor()[1]) == 2 and p.degrees() == (2, 1)
+        ok = ok and list(p.monoms()) != [] and p.context().nvars() == 2
+        return bool(ok and not p.is_zero() and (p // p).is_one())
+    except Exception:  # an older python-flint: use sympy's fractions
+        return False
+
+
+_FLINT = _flint_works()
+
+
+def _sort_symbols(symbols: Iterable[Expr]) -> list[Expr]:
+    return sorted(symbols, key=sympy.default_sort_key)
+
+
+class _Ring:
+    """Polynomials over Z in x_1..x_n (the symbols) and u_1..u_n (one per
+    symbol, ring positions n..2n-1), through python-flint or sympy."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.flint = _FLINT
+        names = [f"x{i}" for i in range(n)] + [f"u{i}" for i in range(n)]
+        if self.flint:
+            self.ctx = _flint.fmpz_mpoly_ctx.get(tuple(names), "lex")
+            self.gens = list(self.ctx.gens()) if names else []
+            self.one = self.ctx.from_dict({(0,) * (2 * n): 1})
+            self.zero = self.ctx.from_dict({})
+        else:
+            ring = PolyRing(names, ZZ)
+            self.ctx = ring
+            self.gens = list(ring.gens)
+            self.one, self.zero = ring.one, ring.zero
+
+    def from_terms(self, terms: Iterable[tuple[tuple[int, ...], int]]) -> Any:
+        d = {m: int(c) for m, c in terms}
+        return self.ctx.from_dict(d) if d else self.zero
+
+    def terms(self, p: Any) -> list[tuple[tuple[int, ...], int]]:
+        if self.flint:
+            return list(zip(p.monoms(), (int(c) for c in p.coeffs()), strict=True))
+        return [(m, int(c)) for m, c in p.terms()]
+
+    def degree(self, p: Any, i: int) -> int:
+        if self.flint:
+            return int(p.degrees()[i]) if not p.is_zero() else -1
+        return int(p.degree(i))
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """x = N/D on a piece of x's range, N and D integer polynomials in one
+    u >= 0 (u > 0 when ``open``), D > 0 there; ``u`` is None for one point."""
+
+    num: Any
+    den: Any
+    u: int | None
+    open: bool
+
+
+def _integral(*qs: Fraction) -> list[int]:
+    """The rationals scaled by their common denominator (> 0)."""
+    lcm = 1
+    for q in qs:
+        lcm = lcm * q.denominator // gcd(lcm, q.denominator)
+    return [int(q * lcm) for q in qs]
+
+
+class _FieldSigner:
+    """Sign decisions for rational functions over Q in symbols with ranges.
+
+    A polynomial p is rewritten on a piece x_i = N_i/D_i of each range as
+    ``D_i^d p(N_i/D_i)`` (d the degree in x_i), which has the sign of p since
+    D_i > 0; the result, a polynomial in the u's, is decided by the
+    coefficient test of :func:`_poly_signs`, strengthened in the exact pass
+    by Pólya multipliers (:func:`_u_signs`)."""
+
+    def __init__(self, ranges: Mapping[Expr, Range], symbols: Sequence[Expr]) -> None:
+        self.ranges = dict(ranges)
+        self.symbols = list(symbols)
+        self.ring = _Ring(len(self.symbols))
+        self._pieces = {
+            relaxed: [self._range_pieces(i, relaxed) for i in range(len(symbols))]
+            for relaxed in (True, False)
+        }
+        self._memo: dict[Any, Signs] = {}
+
+    def _range_pieces(self, i: int, relaxed: bool) -> list[_Piece]:
+        r = self.ranges[self.symbols[i]]
+        R = self.ring
+        u, one = R.gens[R.n + i], R.one
+        lo, hi = r.lower, r.upper
+        if lo is None and hi is None:
+            return [_Piece(u, one, i, True), _Piece(-u, one, i, False)]
+        if relaxed or hi is None or lo is None:
+            if lo is None:  # (-inf, b]: b - u
+                assert hi is not None
+                k, m = _integral(hi, Fraction(1))
+                return [_Piece(k * one - m * u, m * one, i, not r.upper_closed)]
+            k, m = _integral(lo, Fraction(1))  # a + u
+            return [_Piece(k * one + m * u, m * one, i, not r.lower_closed)]
+        a, b, m = _integral(lo, hi, Fraction(1))
+        den = m * (one + u)
+        rising = a * (one + u) + (b - a) * u  # a + (b - a) u/(1 + u)
+        if r.lower_closed and r.upper_closed:  # [a, b) and {b}
+            return [_Piece(rising, den, i, False), _Piece(b * one, m * one, None, True)]
+        if r.upper_closed:  # (a, b]: u = 0 is b
+            return [_Piece(a * (one + u) + (b - a) * one, den, i, False)]
+        return [_Piece(rising, den, i, not r.lower_closed)]
+
+    def signs(
+        self,
+        key: Any,
+        num: Iterable[tuple[tuple[int, ...], int]],
+        den: Iterable[tuple[tuple[int, ...], int]],
+    ) -> Signs:
+        """Signs of num/den (integer terms in the symbols) on the ranges;
+        ``key`` identifies the fraction for the memo."""
+        if key in self._memo:
+            return self._memo[key]
+        n = len(self.symbols)
+        pad = (0,) * n
+        top = self.ring.from_terms((m + pad, c) for m, c in num)
+        bottom = self.ring.from_terms((m + pad, c) for m, c in den)
+        result = self._decide(top, bottom, relaxed=True)
+        if 0 in result or len(result) > 1:
+            result = self._decide(top, bottom, relaxed=False)
+        self._memo[key] = result
+        return result
+
+    def _decide(self, num: Any, den: Any, *, relaxed: bool) -> Signs:
+        R = self.ring
+        used = [i for i in range(R.n) if R.degree(num, i) > 0 or R.degree(den, i) > 0]
+        choices = [[(i, p) for p in self._pieces[relaxed][i]] for i in used]
+        result: Signs = frozenset()
+        for combo in _product(choices):
+            top, bottom = num, den
+            for i, piece in combo:
+                top = _substitute(R, top, i, piece)
+                bottom = _substitute(R, bottom, i, piece)
+            open_vars = {piece.u for _, piece in combo if piece.open}
+            polya = not relaxed
+            den_signs = _u_signs(R, bottom, open_vars, polya=polya)
+            if 0 in den_signs:
+                return UNKNOWN
+            result |= _times(_u_signs(R, top, open_vars, polya=polya), den_signs)
+            if result == UNKNOWN:
+                break
+        return result
+
+
+def _substitute(R: _Ring, p: Any, i: int, piece: _Piece) -> Any:
+    """D^d p with x_i = N/D, d = deg_{x_i} p (Horner in homogenised form)."""
+    d = R.degree(p, i)
+    if d <= 0:
+        return p
+    parts: dict[int, list[tuple[tuple[int, ...], int]]] = {}
+    for monom, coeff in R.terms(p):
+        parts.setdefault(monom[i], []).append(((*monom[:i], 0, *monom[i + 1 :]), coeff))
+    by_power = {k: R.from_terms(part) for k, part in parts.items()}
+    out = by_power[d]
+    den_power = R.one
+    for k in range(d - 1, -1, -1):
+        den_power = den_power * piece.den
+        out = out * piece.num
+        if k in by_power:
+            out = out + by_power[k] * den_power
+    return out
+
+
+#: Most factors (1 + sum u) a mixed-sign polynomial is multiplied by (Pólya).
+POLYA_ROUNDS = 64
+
+
+def _u_signs(R: _Ring, p: Any, open_vars: set[int | None], *, polya: bool) -> Signs:
+    """Signs of a polynomial in the u's (every u_i >= 0, those in
+    ``open_vars`` > 0) by the one-sign-coefficients test. With ``polya``, a
+    polynomial with coefficients of both signs is multiplied by
+    (1 + u_1 + ... + u_n), positive there, up to :data:`POLYA_ROUNDS` times
+    until its coefficients have one sign (Pólya's theorem: this succeeds for a
+    polynomial positive on the closed orthant with a positive leading form)."""
+    n = R.n
+    terms = R.terms(p)
+    if not terms:
+        return ZERO
+    closed = [n + i for i in range(n) if i not in open_vars]
+    factor = None
+    for _ in range(POLYA_ROUNDS + 1 if polya else 1):
+        if all(c > 0 for _, c in terms):
+            sign = 1
+            break
+        if all(c < 0 for _, c in terms):
+            sign = -1
+            break
+        if factor is None:
+            used = sorted({j for m, _ in terms for j in range(n, 2 * n) if m[j]})
+            factor = R.one
+            for j in used:
+                factor = factor + R.gens[j]
+        p = p * factor
+        terms = R.terms(p)
+    else:
+        return UNKNOWN
+    strict = any(all(m[j] == 0 for j in closed) for m, _ in terms)
+    return frozenset({sign}) if strict else frozenset({0, sign})
+
+
+class _Rat:
+    """A rational function num/den over Z (python-flint ``fmpz_mpoly``),
+    kept canonical: num and den coprime in Z[x], den with a positive leading
+    coefficient, 0 as 0/1. Equal functions are equal objects."""
+
+    __slots__ = ("den", "num")
+
+    def __init__(self, num: Any, den: Any) -> None:
+        self.num = num
+        self.den = den
+
+    @staticmethod
+    def reduced(num: Any, den: Any) -> _Rat:
+        if den.is_zero():
+            raise ZeroDivisionError("rational function divided by 0")
+        if num.is_zero():
+            return _Rat(num, den.context().from_dict({(0,) * den.context().nvars(): 1}))
+        g = num.gcd(den)
+        if not g.is_one():
+            num, den = num // g, den // g
+        if den.leading_coefficient() < 0:
+            num, den = -num, -den
+        return _Rat(num, den)
+
+    def _coerce(self, other: object) -> _Rat | None:
+        if isinstance(other, _Rat):
+            return other
+        if isinstance(other, int):
+            ctx = self.den.context()
+            one = ctx.from_dict({(0,) * ctx.nvars(): 1})
+            return _Rat(other * one, one)
+        return None
+
+    def __add__(self, other: object) -> _Rat:
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        if self.num.is_zero():
+            return o
+        if o.num.is_zero():
+            return self
+        # Henrici: with g = gcd(b, d), a/b + c/d = t / ((b/g) d) where
+        # t = a (d/g) + c (b/g), and gcd(t, (b/g) d) = gcd(t, g).
+        g = self.den.gcd(o.den)
+        b, d = self.den // g, o.den // g
+        t = self.num * d + o.num * b
+        if t.is_zero():
+            return _Rat(
+                t, self.den.context().from_dict({(0,) * g.context().nvars(): 1})
+            )
+        h = t.gcd(g)
+        den = b * o.den
+        if not h.is_one():
+            t, den = t // h, den // h
+        if den.leading_coefficient() < 0:
+            t, den = -t, -den
+        return _Rat(t, den)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> _Rat:
+        return _Rat(-self.num, self.den)
+
+    def __sub__(self, other: object) -> _Rat:
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        return self + (-o)
+
+    def __rsub__(self, other: object) -> _Rat:
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        return o + (-self)
+
+    def __mul__(self, other: object) -> _Rat:
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        if self.num.is_zero() or o.num.is_zero():
+            return _Rat.reduced(self.num * 0, self.den)
+        g1, g2 = self.num.gcd(o.den), o.num.gcd(self.den)
+        num = (self.num // g1) * (o.num // g2)
+        den = (self.den // g2) * (o.den // g1)
+        if den.leading_coefficient() < 0:
+            num, den = -num, -den
+        return _Rat(num, den)
+
+    __rmul__ = __mul__
+
+    def inverse(self) -> _Rat:
+        if self.num.is_zero():
+            raise ZeroDivisionError("rational function divided by 0")
+        num, den = self.den, self.num
+        if den.leading_coefficient() < 0:
+            num, den = -num, -den
+        return _Rat(num, den)
+
+    def __truediv__(self, other: object) -> _Rat:
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        return self * o.inverse()
+
+    def __rtruediv__(self, other: object) -> _Rat:
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        return o * self.inverse()
+
+    def __pow__(self, k: int) -> _Rat:
+        if k < 0:
+            return self.inverse() ** -k
+        return _Rat(self.num**k, self.den**k)
+
+    def __eq__(self, other: object) -> bool:
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        return bool(self.num == o.num and self.den == o.den)
+
+    def __bool__(self) -> bool:
+        return not self.num.is_zero()
+
+    def key(self) -> tuple[Any, ...]:
+        """A hashable identity of the function."""
+        return (
+            tuple(self.num.monoms()),
+            tuple(int(c) for c in self.num.coeffs()),
+            tuple(self.den.monoms()),
+            tuple(int(c) for c in self.den.coeffs()),
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _Field:
+    """Q(symbols), one symbol or more: python-flint fractions (:class:`_Rat`)
+    where python-flint is installed, sympy's sparse ``FracField`` otherwise."""
+
+    def __init__(self, symbols: Sequence[Expr]) -> None:
+        self.symbols = list(symbols)
+        n = len(self.symbols)
+        if n == 0:
+            raise ValueError("a rational-function field needs at least one symbol")
+        self.sympy_field = FracField(self.symbols, QQ)
+        self.flint = _FLINT
+        if self.flint:
+            self.ctx = _flint.fmpz_mpoly_ctx.get(
+                tuple(f"x{i}" for i in range(n)), "lex"
+            )
+            unit = self.ctx.from_dict({(0,) * n: 1})
+            self.one: Any = _Rat(unit, unit)
+            self.zero: Any = _Rat(self.ctx.from_dict({}), unit)
+        else:
+            self.one, self.zero = self.sympy_field.one, self.sympy_field.zero
+        self._int_ring = PolyRing(self.symbols, ZZ)
+
+    def const(self, q: Fraction) -> Any:
+        if self.flint:
+            unit = self.one.den
+            return _Rat.reduced(q.numerator * unit, q.denominator * unit)
+        return self.sympy_field.ground_new(QQ(q.numerator, q.denominator))
+
+    def from_expr(self, x: Expr) -> Any:
+        f = self.sympy_field.from_expr(sympy.sympify(x))
+        if not self.flint:
+            return f
+        num, den = _integer_parts(f)
+        return _Rat.reduced(
+            self.ctx.from_dict(dict(num)), self.ctx.from_dict(dict(den))
+        )
+
+    def parts(self, x: Any) -> tuple[list[tuple[tuple[int, ...], int]], ...]:
+        """Integer coefficient terms of numerator and denominator."""
+        if self.flint:
+            return (
+                list(
+                    zip(x.num.monoms(), (int(c) for c in x.num.coeffs()), strict=True)
+                ),
+                list(
+                    zip(x.den.monoms(), (int(c) for c in x.den.coeffs()), strict=True)
+                ),
+            )
+        return _integer_parts(x)
+
+    def key(self, x: Any) -> Any:
+        return x.key() if self.flint else x
+
+    def _poly_expr(self, terms: Iterable[tuple[tuple[int, ...], int]]) -> Expr:
+        return self._int_ring.from_dict(dict(terms)).as_expr()
+
+    def as_expr(self, x: Any) -> Expr:
+        num, den = self.parts(x)
+        return self._poly_expr(num) / self._poly_expr(den)
+
+    def factored(self, x: Any) -> Expr:
+        """The function with numerator and denominator factored over Z, as
+        ``sympy.factor`` writes it (primitive factors, the constant in front)."""
+        if not self.flint:
+            return sympy.factor(self.as_expr(x))
+        c_num, f_num = self._factor(x.num)
+        c_den, f_den = self._factor(x.den)
+        args: list[Expr] = []
+        for fs, sign in ((f_num, 1), (f_den, -1)):
+            args += [sympy.Pow(f, sign * e) for f, e in fs]
+        return _keep_coeff(sympy.Rational(c_num, c_den), sympy.Mul(*args))
+
+    def _factor(self, p: Any) -> tuple[int, list[tuple[Expr, int]]]:
+        """Content and irreducible factors over Z of a flint polynomial; a
+        polynomial in one variable goes through ``fmpz_poly``."""
+        n = len(self.symbols)
+        monoms = p.monoms()
+        used = [i for i in range(n) if any(m[i] for m in monoms)]
+        if not used:
+            return int(p.coeffs()[0]) if monoms else 0, []
+        if len(used) == 1:
+            (i,) = used
+            dense = [0] * (int(p.degrees()[i]) + 1)
+            for m, c in zip(monoms, p.coeffs(), strict=True):
+                dense[m[i]] = int(c)
+            content, fs = _flint.fmpz_poly(dense).factor()
+            x = self.symbols[i]
+            return int(content), [
+                (sympy.Add(*(int(c) * x**k for k, c in enumerate(f.coeffs()))), int(e))
+                for f, e in fs
+            ]
+        try:
+            content, mfs = p.factor()
+        except OverflowError:  # python-flint sorting very large factors
+            terms = zip(monoms, (int(c) for c in p.coeffs()), strict=True)
+            sc, sfs = sympy.factor_list(self._poly_expr(terms), *self.symbols)
+            return int(sc), [(f, int(e)) for f, e in sfs]
+        return int(content), [
+            (
+                self._poly_expr(
+                    zip(f.monoms(), (int(c) for c in f.coeffs()), strict=True)
+                ),
+                int(e),
+            )
+            for f, e in mfs
+        ]
+
+
+def _integer_parts(f: FracElement) -> tuple[list[tuple[tuple[int, ...], int]], ...]:
+    """A sympy field element as integer numerator and denominator terms."""
+    num, den = f.numer, f.denom
+    lcm = 1
+    for c in (*num.coeffs(), *den.coeffs()):
+        q = Fraction(int(QQ.numer(c)), int(QQ.denom(c)))
+        lcm = lcm * q.denominator // gcd(lcm, q.denominator)
+    out = []
+    for p in (num, den):
+        terms = []
+        for m, c in p.terms():
+            q = Fraction(int(QQ.numer(c)), int(QQ.denom(c))) * lcm
+            terms.append((tuple(m), int(q)))
+        out.append(terms)
+    return out[0], out[1]
+
+
+class FieldSystem:
+    """The number system of :class:`RangeSystem` over the field Q(symbols).
+
+    Values are rational functions kept canonical (reduced by a gcd after every
+    operation: python-flint where installed, sympy's sparse polynomials
+    otherwise); ``where_zero`` and ``argmax_mask`` decide on the whole ranges
+    as :class:`RangeSystem` does and record their decisions (as sympy
+    expressions) in the same ``decisions``. Powers take integer exponents
+    only; a case with a symbolic or fractional exponent uses the sympy
+    system."""
+
+    name = "sympy-field"
+
+    def __init__(self, parent: RangeSystem) -> None:
+        self.parent = parent
+        symbols = _sort_symbols(parent.ranges)
+        self.field = _Field(symbols)
+        self._signer = _FieldSigner(parent.ranges, symbols)
+        self._exprs: dict[Any, Expr] = {}
+
+    @property
+    def decisions(self) -> dict[Expr, Decision]:
+        """The decision record shared with the parent system."""
+        return self.parent.decisions
+
+    def lift(self, x: Expr) -> Any:
+        """A rational expression in the symbols as a field element."""
+        return self.field.from_expr(x)
+
+    def to_expr(self, x: Any) -> Expr:
+        """A field element as a sympy expression (numerator/denominator)."""
+        return self.field.as_expr(x)
+
+    def simplified(self, x: Any) -> Expr:
+        """A field element as a factored sympy expression."""
+        return self.field.factored(x)
+
+    def signs(self, x: Any) -> Signs:
+        """The signs ``x`` takes on the ranges (a subset of {-1, 0, 1})."""
+        if not x:
+            return ZERO
+        num, den = self.field.parts(x)
+        if (
+            len(num) == 1
+            and len(den) == 1
+            and not any(num[0][0])
+            and not any(den[0][0])
+        ):
+            return POSITIVE if num[0][1] * den[0][1] > 0 else NEGATIVE
+        return self._signer.signs(self.field.key(x), num, den)
+
+    def _record(self, x: Any, outcome: str) -> None:
+        key = self.field.key(x)
+        expr = self._exprs.get(key)
+        if expr is None:
+            expr = self._exprs[key] = self.to_expr(x)
+        self.parent._record(expr, outcome)
+
+    def decide_zero(self, x: Any) -> bool | None:
+        """True when ``x`` is 0 at every point of the ranges (it is the zero
+        function), False when at none, None when neither is proved."""
+        if not x:
+            return True
+        signs = self.signs(x)
+        if 0 not in signs:
+            self._record(x, "!= 0")
+            return False
+        return None
+
+    def is_zero(self, x: Any) -> bool:
+        """:meth:`decide_zero`, with the one-line ValueError of
+        :meth:`RangeSystem.is_zero` where it is not decided."""
+        decided = self.decide_zero(x)
+        if decided is None:
+            raise self.parent._undecided(self.to_expr(x))
+        return decided
+
+    def const(self, q: Fraction) -> Any:
+        """Embed an exact rational."""
+        return self.field.const(q)
+
+    def where_zero(self, x: Any, if_zero: Any, otherwise: Callable[[], Any]) -> Any:
+        """``if_zero`` when ``x`` is 0 on the whole range, else ``otherwise()``;
+        where the ranges do not decide, accepted when both branches are the
+        same rational function (:meth:`RangeSystem.where_zero`)."""
+        decided = self.decide_zero(x)
+        if decided is True:
+            return if_zero
+        other = otherwise()
+        if decided is False:
+            return other
+        if other == if_zero:
+            self._record(x, "= 0 or not (both branches agree)")
+            return other
+        raise self.parent._undecided(self.to_expr(x))
+
+    def power(self, x: Any, exponent: Any) -> Any:
+        """``x ** exponent`` for an integer exponent, 1 where it is 0."""
+        e = sympy.sympify(exponent)
+        if not e.is_Integer:
+            raise ValueError(
+                f"exponent: {_plain(e)} is not an integer (the rational-function "
+                "field has integer powers only)"
+            )
+        if e == 0:
+            return self.field.one
+        return x ** int(e)
+
+    def argmax_mask(self, xs: Sequence[Any]) -> list[Any]:
+        """1 for each maximiser, the order proved on the whole range."""
+        one, zero = self.field.one, self.field.zero
+        mask = []
+        for x in xs:
+            top = True
+            for y in xs:
+                d = x - y
+                signs = self.signs(d)
+                if signs in (ZERO, POSITIVE):
+                    continue
+                if signs == NEGATIVE:
+                    self._record(d, "< 0")
+                    top = False
+                    continue
+                raise ValueError(
+                    f"argmax: cannot order {_plain(self.to_expr(x))} and "
+                    f"{_plain(self.to_expr(y))} for "
+                    f"{self.parent._ranges_text(self.to_expr(d))} (the maximiser "
+                    "changes inside the range or the test cannot tell)"
+                )
+            mask.append(one if top else zero)
         return mask
 
 

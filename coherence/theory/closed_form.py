@@ -2,8 +2,11 @@
 
 :func:`derive` runs the recurrences of :mod:`coherence.reference.recurrences`
 (through :func:`coherence.reference.operators.policy_for` on an exact engine of
-the registry) over sympy expressions in the case's symbols. The number system
-is :class:`~coherence.theory.assumptions.RangeSystem`: every zero test of
+the registry) over rational functions of the case's symbols: in the field
+Q(symbols) (:class:`~coherence.theory.assumptions.FieldSystem`, canonical at
+every step) where every exponent of the query is an integer, over sympy
+expressions (:class:`~coherence.theory.assumptions.RangeSystem`) where an
+alpha or 1/delta is symbolic or fractional. In both, every zero test of
 SPEC §2's conventions (w = 0 in conditioning, a prior entry in folding, a sum of
 Boltzmann weights, the exponent of rho^alpha) and every argmax comparison is
 decided once for the whole symbol ranges; those decisions are the closed form's
@@ -35,6 +38,7 @@ from coherence.reference.recurrences import Argmax, Boltzmann, SoftQ
 from coherence.theory.assumptions import (
     NONNEGATIVE,
     POSITIVE,
+    FieldSystem,
     Range,
     RangeSystem,
     sign_of,
@@ -233,19 +237,26 @@ def _label(spec: PolicySpec) -> str:
 
 
 class _Quantities:
-    """SPEC §3 quantities over the range number system (zero tests decided)."""
+    """SPEC §3 quantities over the range number system (zero tests decided);
+    logarithms are taken of sympy expressions (``ns.to_expr``)."""
 
-    def __init__(self, engine: Any, ns: RangeSystem) -> None:
+    def __init__(self, engine: Any, ns: RangeSystem | FieldSystem) -> None:
         self.engine = engine
         self.m = engine.m
         self.ns = ns
 
-    def log(self, x: Expr) -> Expr:
-        return sympy.log(x)
+    def log(self, x: Any) -> Expr:
+        return sympy.log(self.ns.to_expr(x))
+
+    def weight(self, x: Any) -> Expr:
+        """A rational weight of a logarithm (factored where it is a field
+        element, as the rational quantities are printed)."""
+        ns = self.ns
+        return ns.simplified(x) if isinstance(ns, FieldSystem) else ns.to_expr(x)
 
     def j_soft(self, pi: Table) -> Expr:
         j = rec.j_prob(self.m, self.engine.values(pi))
-        return sympy.S.NegativeInfinity if self.ns.is_zero(j) else sympy.log(j)
+        return sympy.S.NegativeInfinity if self.ns.is_zero(j) else self.log(j)
 
     def j_sum(self, pi: Table) -> Expr:
         m, ns = self.m, self.ns
@@ -259,13 +270,13 @@ class _Quantities:
                         continue
                     if ns.is_zero(m.rho[t][s][a]):
                         return sympy.S.NegativeInfinity
-                    total += weight * sympy.log(m.rho[t][s][a])
+                    total += self.weight(weight) * self.log(m.rho[t][s][a])
         for s in range(m.n_states):
             if ns.is_zero(d[m.horizon][s]):
                 continue
             if ns.is_zero(m.rho_T[s]):
                 return sympy.S.NegativeInfinity
-            total += d[m.horizon][s] * sympy.log(m.rho_T[s])
+            total += self.weight(d[m.horizon][s]) * self.log(m.rho_T[s])
         return total
 
     def causal_entropy(self, pi: Table) -> Expr:
@@ -278,7 +289,7 @@ class _Quantities:
                     continue
                 for pa in pi[t][s]:
                     if not ns.is_zero(pa):
-                        total -= d[t][s] * pa * sympy.log(pa)
+                        total -= self.weight(d[t][s] * pa) * self.log(pa)
         return total
 
     def causal_kl(self, pi: Table, other: Table) -> Expr:
@@ -294,7 +305,8 @@ class _Quantities:
                         continue
                     if ns.is_zero(qa):
                         return sympy.S.Infinity
-                    total += d[t][s] * pa * (sympy.log(pa) - sympy.log(qa))
+                    weight = self.weight(d[t][s] * pa)
+                    total += weight * (self.log(pa) - self.log(qa))
         return total
 
     def kappa(self, pi: Table, f: SoftQ) -> Expr:
@@ -302,10 +314,27 @@ class _Quantities:
         return self.causal_kl(pi, q)
 
 
-def _named(table: Any, axes: Sequence[Sequence[str]]) -> Any:
+def _named(
+    table: Any, axes: Sequence[Sequence[str]], finish: Callable[[Any], Expr]
+) -> Any:
     if not axes:
-        return _simplify(table)
-    return {name: _named(table[i], axes[1:]) for i, name in enumerate(axes[0])}
+        return finish(table)
+    return {name: _named(table[i], axes[1:], finish) for i, name in enumerate(axes[0])}
+
+
+def _integer_exponents(case: SymbolicCase, i: int) -> bool:
+    """Whether every exponent query ``i`` raises to (its policies' alpha, the
+    1/delta of a Boltzmann f) is an integer constant: then its recurrences
+    stay in the rational-function field of the symbols."""
+    for path, value in case.values.items():
+        if path[:2] != ("queries", i):
+            continue
+        x = sympy.sympify(value)
+        if path[-1] == "boltzmann":
+            x = 1 / x if x != 0 else x
+        if not x.is_Integer:
+            return False
+    return True
 
 
 def derive_case(
@@ -317,8 +346,11 @@ def derive_case(
     i = case.query_ids.index(qid)
     where = f"query {qid!r}"
     ns = RangeSystem(case.by_symbol) if ns is None else ns
-    before = set(ns.decisions)
-    engine = backends.create("exact", case.exact_mdp(ns))
+    ns.begin_log()
+    system: RangeSystem | FieldSystem = (
+        ns.fields() if ns.ranges and _integer_exponents(case, i) else ns
+    )
+    engine = backends.create("exact", case.exact_mdp(system, system.lift))
     spec = _spec(case, query["policy"], ("queries", i, "policy"), f"{where}.policy")
     row = QUANTITIES[query["quantity"]]
     pi = policy_for(engine, spec)
@@ -333,7 +365,7 @@ def derive_case(
     if row.rational:
         raw = getattr(engine, row.primitive)(pi, *extra)
     else:
-        raw = getattr(_Quantities(engine, ns), row.primitive)(pi, *extra)
+        raw = getattr(_Quantities(engine, system), row.primitive)(pi, *extra)
     d = case.data
     names = {
         "steps": [str(t) for t in range(int(d["horizon"]))],
@@ -341,10 +373,13 @@ def derive_case(
         "states": list(d["states"]),
         "actions": list(d["actions"]),
     }
-    expression = _named(raw, [names[a] for a in row.axes])
-    used = [ns.decisions[x] for x in ns.decisions if x not in before] or [
-        ns.decisions[x] for x in ns.decisions
-    ]
+    finish: Callable[[Any], Expr] = (
+        system.simplified
+        if isinstance(system, FieldSystem) and row.rational
+        else _simplify
+    )
+    expression = _named(raw, [names[a] for a in row.axes], finish)
+    used = ns.logged()
     syms: set[Expr] = set()
     for decision in used:
         syms |= decision.expression.free_symbols

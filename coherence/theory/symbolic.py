@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -399,14 +399,18 @@ class SymbolicCase:
         """The instantiated case, read by the ordinary reader."""
         return case_from_json(self.instantiate(point))
 
-    def exact_mdp(self, ns: NumberSystem[Any]) -> ExactMDP[Any]:
-        """The MDP over sympy expressions in the number system ``ns``
-        (CASE_FORMAT defaults: success 1, prior uniform, initial 0)."""
+    def exact_mdp(
+        self, ns: NumberSystem[Any], lift: Callable[[Expr], Any] | None = None
+    ) -> ExactMDP[Any]:
+        """The MDP in the number system ``ns`` (CASE_FORMAT defaults: success
+        1, prior uniform, initial 0); each number is a sympy expression, or
+        ``lift`` of it (the system's own representation) when given."""
         d = self.data
         states, actions = list(d["states"]), list(d["actions"])
         horizon = int(d["horizon"])
-        one, zero = sympy.Integer(1), sympy.Integer(0)
-        v = self.values
+        conv: Callable[[Expr], Any] = (lambda x: x) if lift is None else lift
+        one, zero = conv(sympy.Integer(1)), conv(sympy.Integer(0))
+        v = {path: conv(x) for path, x in self.values.items()}
         index = {s: i for i, s in enumerate(states)}
         successors = [
             [
@@ -434,7 +438,7 @@ class SymbolicCase:
         prior = [
             [v.get(("prior", s, a), zero) for a in actions]
             if s in prior_data
-            else [sympy.Rational(1, n_a)] * n_a
+            else [conv(sympy.Rational(1, n_a))] * n_a
             for s in states
         ]
         return ExactMDP(

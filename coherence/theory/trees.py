@@ -18,18 +18,22 @@ Per shape the table holds
   q W_0^alpha / (q W_0^alpha + (1 - q) W_1^alpha), W_b^alpha the prior-weighted
   sum of x^alpha over the leaves below child b (the posterior over trajectories of
   a deterministic tree, SPEC §7 claim 2), checked identical to the recurrence
-  cond(p, alpha r) run with a symbolic alpha;
+  cond(p, alpha r) run with a symbolic alpha (the powers x^alpha as further
+  indeterminates);
 * for k = 1..4 the identities G_k - T_k = 0, F_k - G_k = 0 and
   H_k - T_(2^(k-1)) = 0 at EVERY (t, s, a) (unreachable cells included), each
-  obtained by running the exact recurrences over sympy symbols and cancelling the
-  difference (sympy.cancel, factored inputs). The proof is an induction on k:
+  decided exactly by running the recurrences over exact rational functions in
+  the symbols (:class:`~coherence.theory.numbers.RationalFunctions`: kept
+  factored, common factors cancelled, the rest expanded, so a difference is 0
+  exactly when it is the zero rational function). The proof is an induction on k:
   once G_(k-1) = T_(k-1) (resp. F, H) is an identity at every cell, the next
   iterate is the recurrence applied to the compact T form, so the exponentially
   nested expressions of the raw iteration are never cancelled. At every cell the
   identity is checked for a0; a1 follows because both rows sum to 1;
 * for shapes of depth <= 2 with two children at the root, the literal folding's
   difference F_literal_2 - G_2 at (0, root, a0): an explicit non-zero factored
-  expression (it vanishes at q = 1/2 only in the root factor; SPEC §4).
+  expression (``sympy.factor`` of the exact difference; it vanishes at q = 1/2
+  only in the root factor; SPEC §4).
 
 Values: closed forms substituted at interior points (all leaves > 0, alpha > 0),
 checked against the exact recurrences there; boundary points (a leaf at 0,
@@ -37,8 +41,8 @@ alpha = 0) by the exact recurrences. Identity entries are evaluated at every
 point by the definition: the difference at the first cell where the two policies
 differ, 0 when they agree everywhere.
 
-Cost: about 60-70 s on one core (27 shapes; each depth-3 shape 2-4 s of
-identity checks, the values at 21 points about 1 s).
+Cost: about 7 s on one core (27 shapes: the identity checks about 1 s in all;
+the rest is the values at 21 points, the rational policies over gmpy2.mpq).
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ import sympy
 from coherence import backends
 from coherence.reference import operators as ops
 from coherence.theory import _core
-from coherence.theory._core import Entry, Group, Point, Sym, Template, identical
+from coherence.theory._core import Entry, Group, Point, Sym, Template
+from coherence.theory.numbers import RationalFunctions
 
 __all__ = ["FAMILY", "Shape", "derive", "main", "shape_name", "shapes"]
 
@@ -204,7 +209,14 @@ def _group(
     tpl, syms = _build(shape, depth)
     syms.append(Sym("alpha", "inverse temperature of T_alpha"))
     done = _core.timed(f"{FAMILY}/{name}: identities", log)
-    engine = backends.create("exact", tpl.exact_mdp())
+    # The identities are decided over exact rational functions in the q's, the
+    # x's and, for T_alpha, the powers x^alpha as further indeterminates.
+    leaves = [sym.name for sym in syms if sym.name.startswith("x_")]
+    field = RationalFunctions(
+        [sym.name for sym in syms if sym.name != "alpha"],
+        powers=(ALPHA, {x: f"{x}**alpha" for x in leaves}),
+    )
+    engine = backends.create("exact", tpl.exact_mdp(system=field))
     prior = engine.prior_policy()
     T_sym = engine.condition(
         prior,
@@ -222,7 +234,7 @@ def _group(
     for path, node, t in internal:
         s = tpl.states.index(path)
         closed = _posterior(node, path, ALPHA)
-        if not identical(closed, T_sym[t][s][0]):
+        if field.from_sympy(closed) != T_sym[t][s][0]:
             raise ArithmeticError(f"trees {name}: T_alpha posterior form at {path}")
         entries.append(
             Entry(
@@ -234,7 +246,8 @@ def _group(
                 closed_form_valid="alpha > 0, all leaves > 0",
                 interior=interior_T,
                 derivation="trajectory posterior of a deterministic tree; identical "
-                "(sympy cancel) to the recurrence with a symbolic alpha",
+                "(exact rational functions, each x^alpha its own variable) to the "
+                "recurrence with a symbolic alpha",
             )
         )
 
@@ -245,7 +258,7 @@ def _group(
         # actions the identity at a0 gives the one at a1.
         for t in range(depth):
             for s in range(len(tpl.states)):
-                if not identical(a[t][s][0], b[t][s][0]):
+                if a[t][s][0] != b[t][s][0]:
                     raise ArithmeticError(
                         f"trees {name}: {what} is not an "
                         f"identity at t={t}, {tpl.states[s]}"
@@ -265,10 +278,11 @@ def _group(
     same_everywhere(temps[0], prior, "T_0 - p")
     cumulative = base
     how = (
-        "exact recurrences over sympy symbols, by induction on k at every "
+        "exact recurrences over the symbols, by induction on k at every "
         "(t, s, a): the step applies the recurrence to the previous iterate in "
-        "its (already proved equal) T form and cancels the difference to 0 "
-        "(sympy cancel, factored inputs)"
+        "its (already proved equal) T form and reduces the difference to 0 "
+        "(exact rational functions: a constant times powers of polynomial "
+        "factors)"
     )
     for k in range(1, MAX_K + 1):
         previous = temps[k - 1]
@@ -305,8 +319,10 @@ def _group(
                 )
             )
     if depth <= 2 and len(shape) == 2:
+        # Printed as sympy.factor of the exact difference.
         lit = ops.folding(engine, 2, literal=True)
-        diff = sympy.factor(sympy.cancel(lit[0][0][0] - temps[2][0][0][0]))
+        symbols = {sym.name: sym.symbol for sym in syms}
+        diff = field.factored(lit[0][0][0] - temps[2][0][0][0], symbols)
         if diff == 0:
             raise ArithmeticError(f"trees {name}: F_literal_2 - G_2 vanishes")
         entries.append(
