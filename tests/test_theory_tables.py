@@ -201,6 +201,35 @@ def test_rational_functions_decide_identities_exactly() -> None:
     )
 
 
+def test_rational_functions_compare_constants_and_shared_factors() -> None:
+    """A wrong constant factor is not an identity, and sums whose denominators
+    share a factor at different powers reduce exactly."""
+    field = RationalFunctions(["x", "y"])
+    x, y = field.gen("x"), field.gen("y")
+    assert 2 * x != x
+    assert (x + 1) / (x + 2) != 3 * (x + 1) / (x + 2)
+    assert (x + 1) / (x + 2) != -(x + 1) / (x + 2)
+    assert x / (x + 1) ** 2 + 1 / (x + 1) == (2 * x + 1) / (x + 1) ** 2
+    assert y / ((x + 1) ** 3 * (y + 1)) + 1 / ((x + 1) * (y + 1) ** 2) == (
+        y * (y + 1) + (x + 1) ** 2
+    ) / ((x + 1) ** 3 * (y + 1) ** 2)
+    assert x / (x + 1) ** 2 - x / (x + 1) ** 2 == 0
+
+
+def test_rational_functions_power_of_a_monomial_to_alpha() -> None:
+    """(x^k y)^alpha = (x^alpha)^k y^alpha with the powers as generators."""
+    alpha = sympy.Symbol("alpha", positive=True)
+    field = RationalFunctions(["x", "y"], powers=(alpha, {"x": "xa", "y": "ya"}))
+    x, y = field.gen("x"), field.gen("y")
+    xa, ya = field.gen("xa"), field.gen("ya")
+    assert field.power(x**2 * y, alpha) == xa**2 * ya
+    assert field.power(x**2 * y, alpha) != xa * ya
+    assert field.power(x, 3) == x**3
+    assert field.power(x, 0) == 1
+    with pytest.raises(ValueError, match="monomial"):
+        field.power(x + 1, alpha)
+
+
 @pytest.mark.parametrize("flint", [True, False])
 def test_factored_equals_sympy_factor(
     flint: bool, monkeypatch: pytest.MonkeyPatch

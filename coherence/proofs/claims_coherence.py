@@ -344,7 +344,7 @@ def claim_7_j_prob(settings: Settings) -> Outcome:
 @check(
     8,
     "uniform-deterministic",
-    statement="T = 1, deterministic, uniform prior: "
+    statement="T = 1, deterministic, uniform prior, 2..6 actions: "
     "the Boltzmann-coherent policy (delta = 1) = argmax_pi E r - KL(pi || p) = "
     "p e^r / Z",
     family="one decision, n = 2..6 actions, symbolic success in (0, 1], uniform prior",

@@ -353,19 +353,27 @@ def derive_case(
     engine = backends.create("exact", case.exact_mdp(system, system.lift))
     spec = _spec(case, query["policy"], ("queries", i, "policy"), f"{where}.policy")
     row = QUANTITIES[query["quantity"]]
-    pi = policy_for(engine, spec)
-    extra: list[Any] = []
-    if "f" in row.parameters:
-        extra.append(_soft_q(case, query["f"], ("queries", i, "f"), f"{where}.f"))
-    if "reference" in row.parameters:
-        ref = _spec(
-            case, query["reference"], ("queries", i, "reference"), f"{where}.reference"
-        )
-        extra.append(policy_for(engine, ref))
-    if row.rational:
-        raw = getattr(engine, row.primitive)(pi, *extra)
-    else:
-        raw = getattr(_Quantities(engine, system), row.primitive)(pi, *extra)
+    try:
+        pi = policy_for(engine, spec)
+        extra: list[Any] = []
+        if "f" in row.parameters:
+            extra.append(_soft_q(case, query["f"], ("queries", i, "f"), f"{where}.f"))
+        if "reference" in row.parameters:
+            ref = _spec(
+                case,
+                query["reference"],
+                ("queries", i, "reference"),
+                f"{where}.reference",
+            )
+            extra.append(policy_for(engine, ref))
+        if row.rational:
+            raw = getattr(engine, row.primitive)(pi, *extra)
+        else:
+            raw = getattr(_Quantities(engine, system), row.primitive)(pi, *extra)
+    except ValueError as exc:  # a decision the ranges cannot make: name the query
+        if str(exc).startswith(where):
+            raise
+        raise ValueError(f"{where}: {exc}") from None
     d = case.data
     names = {
         "steps": [str(t) for t in range(int(d["horizon"]))],

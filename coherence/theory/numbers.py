@@ -19,6 +19,7 @@ function, which it decides exactly.)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
@@ -32,11 +33,21 @@ from sympy.polys.rings import ring
 __all__ = ["SYMPY", "RationalFunction", "RationalFunctions", "SympySystem"]
 
 
+@functools.cache
 def _flint() -> Any:
-    """python-flint (the ``certified`` extra) where installed, else None."""
+    """python-flint (the ``theory`` and ``certified`` extras) where installed
+    with the multivariate polynomials used here (``fmpz_mpoly_ctx.get``,
+    ``from_dict``, ``factor``, ``to_dict``), else None (sympy factors)."""
     try:
         import flint
-    except ImportError:  # pragma: no cover - python-flint is optional
+
+        ctx = flint.fmpz_mpoly_ctx.get(("a", "b"), "lex")
+        content, found = ctx.from_dict({(1, 0): 2, (0, 1): 2}).factor()
+        if int(content) != 2 or [f.to_dict() for f, _ in found] != [
+            {(1, 0): 1, (0, 1): 1}
+        ]:
+            return None  # pragma: no cover - an incompatible python-flint
+    except Exception:  # pragma: no cover - absent, or an older python-flint
         return None
     return flint
 
