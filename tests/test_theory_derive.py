@@ -138,10 +138,9 @@ def test_out_file_written_only_when_asked(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        # B_4 (delta = 1/3) needs python-flint's gcd to take seconds, not minutes
-        pytest.param(n, marks=pytest.mark.slow)
-        if n == "conventions-symbolic" and not assumptions._FLINT
-        else n
+        # the 27 queries of conventions-symbolic (B_4 with delta = 1/3 among
+        # them) take about 8 s with python-flint: CI's slow pass runs them
+        pytest.param(n, marks=pytest.mark.slow) if n == "conventions-symbolic" else n
         for n in sorted(shipped_cases())
     ],
 )

@@ -165,6 +165,7 @@ def test_cli_rejects_unknown_family(tmp_path: Path) -> None:
         derive_all(tmp_path, families=("nope",))
 
 
+@pytest.mark.slow
 def test_derive_all_in_workers_writes_the_committed_bytes(tmp_path: Path) -> None:
     """Two worker processes and one process give the committed tables."""
     chosen = ("mountain_race", "stochastic")
