@@ -434,25 +434,15 @@ class RangeSystem:
     def argmax_mask(self, xs: Sequence[Expr]) -> list[Expr]:
         """1 for each maximiser, the order proved on the whole range."""
         values = [sympy.sympify(x) for x in xs]
-        mask = []
-        for x in values:
-            top = True
-            for y in values:
-                d = sympy.cancel(x - y)
-                signs = self._signer.signs(d)
-                if signs in (ZERO, POSITIVE):
-                    continue
-                if signs == NEGATIVE:
-                    self._record(d, "< 0")
-                    top = False
-                    continue
-                raise ValueError(
-                    f"argmax: cannot order {_plain(x)} and {_plain(y)} for "
-                    f"{self._ranges_text(d)} (the maximiser changes inside the range "
-                    "or the test cannot tell)"
-                )
-            mask.append(sympy.Integer(int(top)))
-        return mask
+        return _argmax_mask(
+            values,
+            lambda x, y: sympy.cancel(x - y),
+            self._signer.signs,
+            self._record,
+            lambda x: x,
+            self._ranges_text,
+            (sympy.Integer(1), sympy.Integer(0)),
+        )
 
     def fields(self) -> FieldSystem:
         """The same ranges and decision record over the rational-function
@@ -1063,27 +1053,49 @@ class FieldSystem:
 
     def argmax_mask(self, xs: Sequence[Any]) -> list[Any]:
         """1 for each maximiser, the order proved on the whole range."""
-        one, zero = self.field.one, self.field.zero
-        mask = []
-        for x in xs:
-            top = True
-            for y in xs:
-                d = x - y
-                signs = self.signs(d)
-                if signs in (ZERO, POSITIVE):
-                    continue
-                if signs == NEGATIVE:
-                    self._record(d, "< 0")
-                    top = False
-                    continue
-                raise ValueError(
-                    f"argmax: cannot order {_plain(self.to_expr(x))} and "
-                    f"{_plain(self.to_expr(y))} for "
-                    f"{self.parent._ranges_text(self.to_expr(d))} (the maximiser "
-                    "changes inside the range or the test cannot tell)"
-                )
-            mask.append(one if top else zero)
-        return mask
+        return _argmax_mask(
+            list(xs),
+            lambda x, y: x - y,
+            self.signs,
+            self._record,
+            self.to_expr,
+            self.parent._ranges_text,
+            (self.field.one, self.field.zero),
+        )
+
+
+def _argmax_mask(
+    xs: Sequence[Any],
+    sub: Callable[[Any, Any], Any],
+    signs: Callable[[Any], Signs],
+    record: Callable[[Any, str], None],
+    to_expr: Callable[[Any], Expr],
+    ranges_text: Callable[[Expr], str],
+    one_zero: tuple[Any, Any],
+) -> list[Any]:
+    """1 for each maximiser of ``xs``, 0 elsewhere: every pairwise difference's
+    sign proved on the whole range (``signs``), a ValueError naming the pair
+    where it is not."""
+    one, zero = one_zero
+    mask = []
+    for x in xs:
+        top = True
+        for y in xs:
+            d = sub(x, y)
+            found = signs(d)
+            if found in (ZERO, POSITIVE):
+                continue
+            if found == NEGATIVE:
+                record(d, "< 0")
+                top = False
+                continue
+            raise ValueError(
+                f"argmax: cannot order {_plain(to_expr(x))} and "
+                f"{_plain(to_expr(y))} for {ranges_text(to_expr(d))} (the "
+                "maximiser changes inside the range or the test cannot tell)"
+            )
+        mask.append(one if top else zero)
+    return mask
 
 
 def _plain(x: Expr) -> str:
