@@ -33,8 +33,6 @@ substitution as above (one variable at a time, in homogenised form
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +47,7 @@ from sympy.polys.fields import FracElement, FracField
 from sympy.polys.rings import PolyRing
 
 from coherence._numbers import parse_rational
+from coherence.theory.numbers import _flint as _probe_flint
 
 __all__ = [
     "NEGATIVE",
@@ -461,29 +460,10 @@ class RangeSystem:
 
 
 # ------------------------------------------------- rational-function field
-_flint: Any = None  # python-flint (the "certified" extra): fast multivariate gcd
-with contextlib.suppress(ImportError):
-    _flint = importlib.import_module("flint")
-
-
-def _flint_works() -> bool:
-    """Whether the installed python-flint has the multivariate polynomials
-    used here (``fmpz_mpoly_ctx.get``, gcd, factor, terms)."""
-    if _flint is None:
-        return False
-    try:
-        ctx = _flint.fmpz_mpoly_ctx.get(("a", "b"), "lex")
-        a, b = ctx.gens()
-        p = (a + b) * (a - 2)
-        ok = p.gcd(a - 2) == a - 2 and p.leading_coefficient() == 1
-        ok = ok and len(p.factor()[1]) == 2 and p.degrees() == (2, 1)
-        ok = ok and list(p.monoms()) != [] and p.context().nvars() == 2
-        return bool(ok and not p.is_zero() and (p // p).is_one())
-    except Exception:  # an older python-flint: use sympy's fractions
-        return False
-
-
-_FLINT = _flint_works()
+#: python-flint with the multivariate polynomials used here (fast gcds), or
+#: None: sympy's sparse fractions instead (one probe, in theory.numbers)
+_flint: Any = _probe_flint()
+_FLINT = _flint is not None
 
 
 def _sort_symbols(symbols: Iterable[Expr]) -> list[Expr]:

@@ -36,16 +36,24 @@ __all__ = ["SYMPY", "RationalFunction", "RationalFunctions", "SympySystem"]
 @functools.cache
 def _flint() -> Any:
     """python-flint (the ``theory`` and ``certified`` extras) where installed
-    with the multivariate polynomials used here (``fmpz_mpoly_ctx.get``,
-    ``from_dict``, ``factor``, ``to_dict``), else None (sympy factors)."""
+    with the multivariate polynomials this package uses (``fmpz_mpoly_ctx.get``,
+    ``from_dict``, ``gcd``, ``factor``, ``to_dict``, ``monoms``, ``coeffs``,
+    ``degrees``; the derive field of :mod:`coherence.theory.assumptions` and
+    the factored forms here), else None: sympy is used instead."""
     try:
         import flint
 
         ctx = flint.fmpz_mpoly_ctx.get(("a", "b"), "lex")
+        a, b = ctx.gens()
+        p = (a + b) * (a - 2)
+        ok = p.gcd(a - 2) == a - 2 and p.leading_coefficient() == 1
+        ok = ok and len(p.factor()[1]) == 2 and p.degrees() == (2, 1)
+        ok = ok and list(p.monoms()) != [] and p.context().nvars() == 2
+        ok = ok and not p.is_zero() and (p // p).is_one()
         content, found = ctx.from_dict({(1, 0): 2, (0, 1): 2}).factor()
-        if int(content) != 2 or [f.to_dict() for f, _ in found] != [
-            {(1, 0): 1, (0, 1): 1}
-        ]:
+        ok = ok and int(content) == 2
+        ok = ok and [f.to_dict() for f, _ in found] == [{(1, 0): 1, (0, 1): 1}]
+        if not ok:
             return None  # pragma: no cover - an incompatible python-flint
     except Exception:  # pragma: no cover - absent, or an older python-flint
         return None
