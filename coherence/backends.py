@@ -25,6 +25,7 @@ __all__ = [
     "describe",
     "exact_is_fast",
     "names",
+    "needs",
     "register",
 ]
 
@@ -209,3 +210,13 @@ def create(name: str, mdp: Any) -> Any:
     info = describe(name)
     options = tuple(o for o in name.split(":")[1:] if o)
     return info.factory(mdp, options)
+
+
+#: The optional modules each backend needs (checked before a run starts).
+_NEEDS = {"torch": ("torch",), "certified": ("flint",)}
+
+
+def needs(name: str) -> tuple[str, ...]:
+    """The optional modules the backend ``name`` needs (``auto`` needs none: it
+    falls back to numpy where the certified extra is missing)."""
+    return _NEEDS.get(name.split(":", 1)[0], ())

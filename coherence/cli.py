@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from coherence import __version__
-from coherence._extras import EXTRAS, missing_extra
+from coherence._extras import EXTRAS, missing_extra, unmet_need
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
@@ -60,8 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code.
 
     A ValueError or a file-system error is printed as one line
-    ``coherence: error: ...`` (exit 2); a missing optional dependency names the
-    extra to install (exit 2); a closed output pipe ends quietly.
+    ``coherence: error: ...`` (exit 2); a missing optional dependency or
+    external program names what to install (exit 2), checked before any work
+    from the command's ``needs`` (set with ``set_defaults``); a closed output
+    pipe ends quietly.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -69,7 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    needs = getattr(args, "needs", None)
     try:
+        unmet = None if needs is None else unmet_need(needs(args))
+        if unmet is not None:
+            print(f"coherence: error: this command {unmet}", file=sys.stderr)
+            return 2
         code: int = handler(args)
         sys.stdout.flush()
     except BrokenPipeError:

@@ -585,7 +585,7 @@ def register(sub: Any) -> None:
         f"{', '.join(backends.names())}; options after ':' (torch:float32, "
         "certified:256)",
     )
-    run.set_defaults(handler=_cmd_run)
+    run.set_defaults(handler=_cmd_run, needs=lambda a: backends.needs(a.backend))
     check = inner.add_parser("check", help="compare results with expected answers")
     check.add_argument("cases", nargs="+", metavar="CASE")
     check.add_argument("--results", required=True, metavar="DIR")

@@ -7,6 +7,7 @@ in. ``--json`` prints the same content as one JSON object.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 from fractions import Fraction
@@ -15,6 +16,7 @@ from typing import Any
 from coherence._numbers import format_rational
 from coherence.examples import mountain_race, stochastic_counterexample
 from coherence.queries import Evaluator
+from coherence.reference.numpy_engine import KAPPA_RISES, explain_kappa
 from coherence.reference.operators import PolicySpec
 from coherence.reference.recurrences import Boltzmann
 
@@ -56,6 +58,27 @@ def demo_data() -> dict[str, Any]:
         for i in range(4)
     ]
     b3 = e.value("policy", PolicySpec("B", i=3, f=ONE))
+    floats = Evaluator(race, "numpy")
+
+    def why(spec: PolicySpec) -> str:
+        return explain_kappa(
+            floats.engine("numpy"),
+            floats.policy(spec, "numpy"),
+            ONE,
+            race.states,
+            race.actions,
+        )
+
+    kappa_notes = [
+        f"k={row['k']}: {why(PolicySpec('G', k=row['k']))}"
+        for row in retraining
+        if math.isinf(row["kappa_1"])
+    ] + [
+        f"kappa_1 rises from k={a['k']} to k={b['k']}: {KAPPA_RISES}; "
+        f"{why(PolicySpec('G', k=b['k']))}"
+        for a, b in itertools.pairwise(retraining)
+        if math.isfinite(a["kappa_1"]) and b["kappa_1"] > a["kappa_1"]
+    ]
     storm = stochastic_counterexample()
     s = Evaluator(storm, "exact")
     a1 = storm.action_index("a1")
@@ -75,6 +98,7 @@ def demo_data() -> dict[str, Any]:
             },
             "naive_incoherence_kappa_1": e.value("kappa", PolicySpec("G", k=1), f=ONE),
             "retraining": retraining,
+            "retraining_kappa_notes": kappa_notes,
             "temperature": temperatures,
             "boltzmann_iterations": boltzmann,
             "boltzmann_fixed_point": {
@@ -119,6 +143,7 @@ def render(data: dict[str, Any]) -> str:
             f"     k={row['k']}:  G_k(ridge|root) = {row['ridge']:>8}   "
             f"J_prob = {row['J_prob']:>8}   kappa_1 = {row['kappa_1']:.6f}"
         )
+    lines += [f"   note: {note}" for note in m["retraining_kappa_notes"]]
     lines += [
         "",
         "3. Lowering the temperature, T_alpha = cond(p, alpha r), gives the "

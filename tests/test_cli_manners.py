@@ -105,3 +105,117 @@ def test_bad_arguments_are_one_line_errors(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "module", "handler", "extra"),
+    [
+        (
+            ["experiments", "audit", "--out", "R"],
+            "pyarrow",
+            "experiments._audit",
+            "experiments",
+        ),
+        (["report", "--out", "R"], "matplotlib", "experiments._report", "experiments"),
+        (
+            ["experiments", "misalignment", "--out", "R", "--scheduler", "tcp://x:1"],
+            "distributed",
+            "experiments._run",
+            "experiments",
+        ),
+        (["retrain", RACE], "torch", "gpu._retrain", "torch"),
+        (
+            ["retrain", RACE, "--plot", "f.png"],
+            "matplotlib",
+            "gpu._retrain",
+            "experiments",
+        ),
+        (["anneal", RACE], "torch", "gpu._anneal", "torch"),
+        (["prove", "--only", "1"], "z3", "proofs._prove", "proofs"),
+        (["derive", "--show", "mountain-race"], "sympy", "theory._handle", "theory"),
+        (
+            [
+                "import",
+                "minigrid:MiniGrid-Empty-5x5-v0",
+                "--horizon",
+                "2",
+                "--out",
+                "c.json",
+            ],
+            "minigrid",
+            "envs._cmd_import",
+            "envs",
+        ),
+        (
+            ["conformance", "run", RACE, "--out", "R", "--backend", "certified"],
+            "flint",
+            "conformance._cmd_run",
+            "certified",
+        ),
+    ],
+)
+def test_missing_extras_are_found_before_any_work(
+    argv: list[str],
+    module: str,
+    handler: str,
+    extra: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each command checks the extras its options need before it starts (the
+    audit used to compute for 1.5 minutes, then say pyarrow was missing)."""
+    import importlib
+
+    from coherence import _extras
+
+    modules = {
+        "experiments": "coherence.experiments.commands",
+        "gpu": "coherence.gpu.commands",
+        "proofs": "coherence.proofs.commands",
+        "theory": "coherence.theory.commands",
+        "envs": "coherence.envs.commands",
+        "conformance": "coherence.conformance",
+    }
+    where, name = handler.split(".")
+
+    def started(*_args: object) -> int:
+        raise AssertionError("the command started its work")
+
+    monkeypatch.setattr(importlib.import_module(modules[where]), name, started)
+    real = _extras._importable
+    monkeypatch.setattr(_extras, "_importable", lambda m: m != module and real(m))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"coherence: error: this command needs {module!r}: install the [{extra}] "
+        f"extra (pip install 'coherence[{extra}]')"
+    )
+
+
+def test_prove_without_coqc_says_so_and_exits_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda n: None if n == "coqc" else real(n))
+    assert main(["prove", "--only", "1"]) == 3
+    out, err = capsys.readouterr()
+    assert "UNKNOWN" in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("coqc not found: 1 row rests on Coq theorems")
+    assert "apt-get install coq" in last and last.endswith("exit 3")
+    assert "coqc not found on the PATH" in err
+
+
+def test_every_command_is_in_the_readme_table() -> None:
+    from coherence.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    commands = set(getattr(sub, "choices", {}))
+    assert {"demo", "prove", "import", "report"} <= commands
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `coherence ")]
+    listed = {line.split("`")[1].split()[1] for line in rows}
+    assert commands <= listed, sorted(commands - listed)

@@ -39,16 +39,44 @@ def _case_path(name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def coq_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[coqrun.CoqBuild]:
-    """The Coq sources compiled once per test session."""
+def coq_build() -> Iterator[coqrun.CoqBuild]:
+    """The Coq sources compiled once (the cached build of ``coherence prove``,
+    keyed on the sources' digest, compiled here when absent)."""
     if os.environ.get("COHERENCE_NO_COQ") == "1":
         pytest.skip("COHERENCE_NO_COQ=1: Coq checks switched off explicitly")
-    yield coqrun.compile_proofs(tmp_path_factory.mktemp("coq"))
+    yield coqrun.compile_proofs()
 
 
 def test_proofs_compile(coq_build: coqrun.CoqBuild) -> None:
     assert coq_build.ok, coq_build.log
     assert coq_build.seconds < COMPILE_LIMIT_S
+    assert coq_build.build_dir == coqrun.default_build_dir()
+
+
+def test_build_cache_is_keyed_on_the_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached build of other sources is never reused; a build of the same
+    sources is, and nothing is left in the cache but the build."""
+    monkeypatch.setenv("COHERENCE_CACHE_DIR", str(tmp_path / "cache"))
+    first = coqrun.default_build_dir()
+    assert first.parent == tmp_path / "cache" / "coq"
+    sources = tmp_path / "coq"
+    shutil.copytree(coqrun.COQ_DIR, sources)
+    monkeypatch.setattr(coqrun, "COQ_DIR", sources)
+    assert coqrun.default_build_dir() == first
+    with (sources / "Defs.v").open("a", encoding="utf-8") as f:
+        f.write("\n(* edited *)\n")
+    assert coqrun.default_build_dir() != first
+
+
+def test_cached_build_is_reused(coq_build: coqrun.CoqBuild) -> None:
+    lines: list[str] = []
+    again = coqrun.compile_proofs(progress=lines.append)
+    assert again.ok and again.build_dir == coq_build.build_dir
+    assert lines == [f"coq: reusing the build cached in {coq_build.build_dir}"]
+    leftovers = [p.name for p in coq_build.build_dir.parent.iterdir()]
+    assert [n for n in leftovers if n.startswith("staging-")] == []
 
 
 def test_no_gap_in_sources() -> None:
@@ -78,9 +106,14 @@ def test_manifest_theorems_are_closed(coq_build: coqrun.CoqBuild) -> None:
         assert check.allowed, check
 
 
-def test_assumptions_reports_an_axiom(coq_build: coqrun.CoqBuild) -> None:
+def test_assumptions_reports_an_axiom(
+    coq_build: coqrun.CoqBuild, tmp_path: Path
+) -> None:
     # mathcomp's ssrnat states no axiom, but the checker must see one that is
-    # declared: a module that assumes the excluded middle.
+    # declared: a module that assumes the excluded middle (planted in a copy,
+    # never in the cached build).
+    shutil.copytree(coq_build.build_dir, tmp_path / "build")
+    coq_build = coqrun.CoqBuild(True, 0.0, "copy", tmp_path / "build")
     extra = coq_build.build_dir / "Planted.v"
     extra.write_text("Axiom planted : forall P : Prop, P \\/ ~ P.\n", encoding="utf-8")
     assert coqrun._run_coqc(coq_build.build_dir, "Planted.v").returncode == 0

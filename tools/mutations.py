@@ -332,8 +332,8 @@ def run(
     with tempfile.TemporaryDirectory(prefix="coherence-mutations-") as tmp:
         root = Path(tmp) / "repo"
         copy_repository(ROOT, root)
-        coq_build = Path(tmp) / "coq-build"
-        coq_build.mkdir()
+        # the Coq sources are not mutated: every run reuses the cached build
+        coq_build = None
         baseline = judge(root, "(none)", python, tests, coq_build, timeout)
         verdicts: list[Verdict] = []
         if baseline.caught:

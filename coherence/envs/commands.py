@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["parse_option", "register"]
+__all__ = ["parse_option", "register", "source_needs"]
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -73,6 +73,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def source_needs(source: str) -> tuple[str, ...]:
+    """The optional modules an import of ``source`` needs: gymnasium for
+    ``gymnasium:``, gymnasium and minigrid for ``minigrid:``, none otherwise."""
+    kind = source.partition(":")[0]
+    return {"gymnasium": ("gymnasium",), "minigrid": ("gymnasium", "minigrid")}.get(
+        kind, ()
+    )
+
+
 def register(sub: Any) -> None:
     """Add the ``import`` subcommand."""
     from coherence.envs.tabular import DEFAULT_MAX_STATES
@@ -114,4 +123,4 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress, no summary")
     parser.add_argument("--out", required=True, metavar="CASE.json")
-    parser.set_defaults(handler=_cmd_import)
+    parser.set_defaults(handler=_cmd_import, needs=lambda a: source_needs(a.source))

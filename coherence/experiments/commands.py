@@ -177,6 +177,17 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_needs(args: argparse.Namespace) -> tuple[str, ...]:
+    """pyarrow writes the tables; a ``--scheduler`` needs dask's client."""
+    scheduler = ("dask", "distributed") if getattr(args, "scheduler", None) else ()
+    return ("pyarrow", *scheduler)
+
+
+def _report_needs(args: argparse.Namespace) -> tuple[str, ...]:
+    """The audit and the report run sweeps (pyarrow) and draw figures."""
+    return ("matplotlib", *_sweep_needs(args))
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
@@ -221,13 +232,13 @@ def register(subparsers: Any) -> None:
             "--name", default=None, help="table name (default: the experiment)"
         )
         _common(p)
-        p.set_defaults(handler=_run, experiment=name)
+        p.set_defaults(handler=_run, experiment=name, needs=_sweep_needs)
     a = sub.add_parser("audit", help="recompute every published number, with a verdict")
     a.add_argument(
         "--out", required=True, help="results directory (sweeps run there if missing)"
     )
     _common(a)
-    a.set_defaults(handler=_audit)
+    a.set_defaults(handler=_audit, needs=_report_needs)
     t = sub.add_parser(
         "timing", help="exact GORP vs the Monte Carlo estimator, one instance"
     )
@@ -244,7 +255,7 @@ def register(subparsers: Any) -> None:
         "--results", default=None, help="results directory (default: OUT/results)"
     )
     _common(r)
-    r.set_defaults(handler=_report)
+    r.set_defaults(handler=_report, needs=_report_needs)
 
 
 if __name__ == "__main__":  # pragma: no cover

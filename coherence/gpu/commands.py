@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import statistics
@@ -97,6 +98,11 @@ def _schedule(text: str) -> list[Fraction]:
     if not alphas or any(a < 0 for a in alphas):
         raise argparse.ArgumentTypeError(f"expected alphas >= 0, got {text!r}")
     return alphas
+
+
+def _torch_needs(args: argparse.Namespace) -> tuple[str, ...]:
+    """torch always; matplotlib with ``--plot``."""
+    return ("torch", "matplotlib") if getattr(args, "plot", None) else ("torch",)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -194,7 +200,7 @@ def register(subparsers: Any) -> None:
         help="write the last round's policy as a results file FILE (NAME.json) "
         "and the case that judges it as NAME.case.json beside it",
     )
-    p.set_defaults(handler=_retrain)
+    p.set_defaults(handler=_retrain, needs=_torch_needs)
 
     q = subparsers.add_parser(
         "anneal",
@@ -229,7 +235,7 @@ def register(subparsers: Any) -> None:
         help="pseudo-count of the previous stage's values (default samples/16; "
         "0: independent solves)",
     )
-    q.set_defaults(handler=_anneal)
+    q.set_defaults(handler=_anneal, needs=_torch_needs)
 
     r = subparsers.add_parser(
         "profile",
@@ -244,7 +250,7 @@ def register(subparsers: Any) -> None:
     )
     r.add_argument("--query", default="learned", help="answer id (default learned)")
     r.add_argument("--json", action="store_true", help="print the profile as JSON")
-    r.set_defaults(handler=_profile)
+    r.set_defaults(handler=_profile, needs=_torch_needs)
 
 
 # ------------------------------------------------------------------ helpers
@@ -443,6 +449,9 @@ def _retrain(args: argparse.Namespace) -> int:
         ("max_abs_dev_G_k", "kappa_1", "J_prob", "history_dependence", "seconds"),
         args.rounds * args.repeats,
     )
+    if not args.json:
+        for note in kappa_notes(runs[0]):
+            print(f"note: {note}")
     if plot is not None:
         _plot_retrain(plot, mdp.name, args, runs)
         if not args.json:
@@ -456,6 +465,41 @@ def _retrain(args: argparse.Namespace) -> int:
                 f"coherence conformance check {case_file} --results {save.parent}"
             )
     return _verdict(args, runs)
+
+
+def kappa_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Why kappa_1 looks wrong where it does, for the rows of one seed: where
+    it is infinite (which (t, s, a) makes it so), and where it rises from one
+    round to the next (kappa need not fall along G_k: docs/spec.md §7 claim
+    17; the exact G_k column says whether the rise is the theory's or the
+    fit's)."""
+    from coherence.reference.numpy_engine import KAPPA_RISES
+
+    notes: list[str] = []
+    inf_rows = [r for r in rows if math.isinf(r["kappa_1"])]
+    if inf_rows:
+        r = inf_rows[0]
+        more = f" (and {len(inf_rows) - 1} more rounds)" if len(inf_rows) > 1 else ""
+        notes.append(f"{r['row_label']}{more}: {r['kappa_1_why']}")
+    for before, after in itertools.pairwise(rows):
+        for key, name in (("kappa_1_G_k", "kappa_1(G_k)"), ("kappa_1", "kappa_1")):
+            x, y = before[key], after[key]
+            if math.isfinite(x) and math.isfinite(y) and y > x:
+                exact = key == "kappa_1_G_k"
+                notes.append(
+                    f"{name} rises from {before['row_label']} ({x:.3g}) to "
+                    f"{after['row_label']} ({y:.3g}): "
+                    + (
+                        "the exact G_k does this too, so it is the theory, not the "
+                        f"fit: {KAPPA_RISES}; "
+                        if exact
+                        else "the learned policy's kappa, whose exact G_k "
+                        "counterpart does not rise: sampling or fit error; "
+                    )
+                    + after[f"{key}_why"]
+                )
+                break
+    return notes
 
 
 def _retrain_rounds(
@@ -483,10 +527,12 @@ def _retrain_rounds(
         CausalTransformer,
         SequenceLearner,
     )
+    from coherence.reference.numpy_engine import explain_kappa
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Boltzmann
 
     engine = evaluator.engine("numpy")
+    names = (evaluator.mdp.states, evaluator.mdp.actions)
     gen = make_generator(seed, env.device)
     T, S, A = env.shape
     model_learner: OutcomeConditionedLearner | None = None
@@ -553,6 +599,8 @@ def _retrain_rounds(
             "max_sigma_ratio_G_prev": None if seq_learner else chk.previous.max_ratio,
             "kappa_1": float(engine.kappa(log_pi, f1)),
             "kappa_1_G_k": float(engine.kappa(log_gk, f1)),
+            "kappa_1_why": explain_kappa(engine, log_pi, f1, *names),
+            "kappa_1_G_k_why": explain_kappa(engine, log_gk, f1, *names),
             "J_prob": float(engine.j_prob(log_pi)),
             "J_prob_G_k": float(engine.j_prob(log_gk)),
             "history_dependence": hist,
@@ -900,6 +948,7 @@ def _profile(args: argparse.Namespace) -> int:
             f"of {mdp.name!r} (steps 0..{T - 1}, its states and actions)"
         ) from None
     prof = incoherence_profile(mdp, probs, args.k)
+    why = _profile_notes(mdp, probs, args.k)
     data = dataclasses.asdict(prof) | {"kappa_gap": prof.kappa_gap}
     if args.json:
         print(json.dumps({k: _finite_or_str(v) for k, v in data.items()}))
@@ -914,7 +963,30 @@ def _profile(args: argparse.Namespace) -> int:
         f"  J_prob learned / G_{args.k}   {_fmt(prof.j_prob_learned, 10)} / "
         f"{_fmt(prof.j_prob_exact, 1).strip()}"
     )
+    for line in why:
+        print(f"  note: {line}")
     return 0
+
+
+def _profile_notes(mdp: Any, probs: Any, k: int) -> list[str]:
+    """Where kappa_1 of the learned policy and of exact G_k come from."""
+    import numpy as np
+
+    from coherence.queries import Evaluator
+    from coherence.reference.numpy_engine import explain_kappa
+    from coherence.reference.operators import PolicySpec
+    from coherence.reference.recurrences import Boltzmann
+
+    evaluator = Evaluator(mdp, "numpy")
+    engine = evaluator.engine("numpy")
+    f1 = Boltzmann(Fraction(1))
+    with np.errstate(divide="ignore"):
+        learned = np.log(probs)
+    exact = evaluator.policy(PolicySpec("G", k=k), "numpy")
+    return [
+        f"learned: {explain_kappa(engine, learned, f1, mdp.states, mdp.actions)}",
+        f"G_{k}: {explain_kappa(engine, exact, f1, mdp.states, mdp.actions)}",
+    ]
 
 
 def _j_prob_of(engine: Any, probs: Any) -> float:

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["EXIT_NO_COQC", "PROOF_MODULES", "register"]
+
+#: Exit status of ``prove`` when ``coqc`` is missing and rows needed it.
+EXIT_NO_COQC = 3
+
+COQC_MISSING_LINE = (
+    "install Coq with Mathematical Components to check the Coq rows (Debian: "
+    "apt-get install coq libcoq-mathcomp-ssreflect libcoq-mathcomp-algebra "
+    "libcoq-mathcomp-field)"
+)
+
+#: The modules of the ``[proofs]`` extra the ledger's checks import.
+PROOF_MODULES = ("sympy", "z3", "cvxpy", "clarabel")
 
 
 def _directory(value: str, flag: str) -> Path:
@@ -22,10 +35,14 @@ def _prove(args: argparse.Namespace) -> int:
     """Run the ledger, print it, and compare with the committed expectation.
 
     Returns 0 iff every row has its expected status (and, for the full ledger,
-    every expected row ran); 1 otherwise. Bad arguments raise a one-line
-    ValueError (exit 2) before any work.
+    every expected row ran); 1 otherwise; :data:`EXIT_NO_COQC` (3) when
+    ``coqc`` is missing and some selected row rests on a Coq theorem (the text
+    output says which rows). Bad arguments raise a one-line ValueError (exit 2)
+    before any work.
     """
     from coherence._io import atomic_write_text
+    from coherence.proofs.coqrun import coq_available
+    from coherence.proofs.formal import COQC_MISSING
     from coherence.proofs.ledger import Entry, claim_numbers, run_ledger
     from coherence.proofs.outcome import Settings
     from coherence.proofs.report import (
@@ -66,13 +83,39 @@ def _prove(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
+    def coq_progress(line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    if not coq_available():
+        print(
+            "coherence prove: coqc not found on the PATH; rows that rest on Coq "
+            f"theorems will be UNKNOWN; {COQC_MISSING_LINE}",
+            file=sys.stderr,
+            flush=True,
+        )
     entries = run_ledger(
         args.only,
         progress=progress,
         settings=Settings(write_cases=write_dir),
         coq_build_dir=build_dir,
+        coq_progress=coq_progress,
     )
     print(render_json(entries) if args.json else render_table(entries))
+    if not args.json:
+        print(
+            f"wall time {time.perf_counter() - started:.1f} s (rows, and the Coq "
+            "build or the reuse of its cache)"
+        )
+    without_coq = [e for e in entries if COQC_MISSING in e.outcome.evidence]
+    if without_coq and not args.json:
+        print(
+            f"coqc not found: {len(without_coq)} "
+            f"{'row rests' if len(without_coq) == 1 else 'rows rest'} on Coq "
+            "theorems and stay UNKNOWN, not machine-checked "
+            f"({', '.join(e.key for e in without_coq)}); {COQC_MISSING_LINE}; "
+            f"exit {EXIT_NO_COQC}"
+        )
     if out is not None:
         previous = out.read_text(encoding="utf-8") if out.is_file() else None
         atomic_write_text(out, render_markdown(entries, previous))
@@ -84,6 +127,8 @@ def _prove(args: argparse.Namespace) -> int:
             f"coherence prove: counterexample cases written to {write_dir}",
             file=sys.stderr,
         )
+    if without_coq:
+        return EXIT_NO_COQC
     diff = differences(entries, load_expected(), complete=not args.only)
     if diff:
         print(
@@ -138,7 +183,8 @@ def register(sub: Any) -> None:
         "--coq-build",
         metavar="DIR",
         default=None,
-        help="compile the Coq proofs in DIR (reused by later runs) instead of a "
-        "fresh temporary directory",
+        help="compile the Coq proofs in DIR (reused by later runs) instead of "
+        "the cache (COHERENCE_CACHE_DIR, else XDG_CACHE_HOME/coherence, else "
+        "~/.cache/coherence; keyed on the sources' digest)",
     )
-    parser.set_defaults(handler=_prove)
+    parser.set_defaults(handler=_prove, needs=lambda _: PROOF_MODULES)

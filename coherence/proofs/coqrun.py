@@ -21,13 +21,15 @@ A temporary ``.v`` file holds the case's data as ``Q`` literals and one
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -42,9 +44,11 @@ __all__ = [
     "CoqBuild",
     "TheoremCheck",
     "assumptions",
+    "cache_root",
     "check_manifest",
     "compile_proofs",
     "coq_available",
+    "default_build_dir",
     "evaluate_case",
     "manifest",
     "source_files",
@@ -130,35 +134,125 @@ def _run_coqc(build_dir: Path, file: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def compile_proofs(build_dir: Path | None = None) -> CoqBuild:
-    """Copy the Coq sources to ``build_dir`` (a fresh temporary directory by
-    default) and compile them with ``coqc`` in dependency order.
+def cache_root() -> Path:
+    """Where builds are cached: ``$COHERENCE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/coherence``, else ``~/.cache/coherence``."""
+    explicit = os.environ.get("COHERENCE_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "coherence"
 
-    Raises RuntimeError when ``coqc`` is missing and ValueError when
-    ``build_dir`` lies inside the installed sources. Compilation stops at the
-    first file that fails; ``log`` names it.
+
+def _sources_digest() -> str:
+    """SHA-256 over the sources, the manifest and ``coqc --version``: a build
+    compiled from other sources or by another Coq is never reused."""
+    h = hashlib.sha256()
+    for name in [*source_files(), "_CoqProject", "manifest.json"]:
+        h.update(name.encode())
+        h.update((COQ_DIR / name).read_bytes())
+    version = subprocess.run(
+        [_coqc(), "--version"], capture_output=True, text=True, check=False
+    )
+    h.update(version.stdout.encode())
+    return h.hexdigest()
+
+
+def default_build_dir() -> Path:
+    """The cached build directory for the installed sources:
+    ``cache_root()/coq/<digest of sources and coqc>``."""
+    return cache_root() / "coq" / _sources_digest()[:16]
+
+
+def _built(build_dir: Path) -> bool:
+    """Whether ``build_dir`` holds a complete build of the installed sources."""
+    for name in source_files():
+        built, compiled = build_dir / name, (build_dir / name).with_suffix(".vo")
+        if not (built.is_file() and compiled.is_file()):
+            return False
+        if built.read_bytes() != (COQ_DIR / name).read_bytes():
+            return False
+        if compiled.stat().st_mtime < built.stat().st_mtime:
+            return False
+    return True
+
+
+def compile_proofs(
+    build_dir: Path | None = None, progress: Callable[[str], None] | None = None
+) -> CoqBuild:
+    """Compile the Coq sources with ``coqc`` in dependency order.
+
+    Args:
+        build_dir: where to compile (the sources are copied there); None uses
+            the cache (:func:`default_build_dir`): a complete build there is
+            reused, otherwise the sources are compiled in a staging directory
+            beside it that is renamed into place, so concurrent runs never see
+            half a build and nothing is left in the temporary folder.
+        progress: called with one line per file compiled (name and seconds)
+            and one for the whole build.
+    Returns:
+        The build; compilation stops at the first file that fails, and ``log``
+        names it.
+    Raises:
+        RuntimeError when ``coqc`` is missing; ValueError when ``build_dir``
+        lies inside the installed sources.
     """
     _coqc()
+    say = progress or (lambda _line: None)
     if build_dir is None:
-        build_dir = Path(tempfile.mkdtemp(prefix="coherence-coq-"))
+        final = default_build_dir()
+        if _built(final):
+            say(f"coq: reusing the build cached in {final}")
+            return CoqBuild(True, 0.0, f"reused the build in {final}", final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=final.parent))
+        try:
+            build = _compile_in(staging, say)
+            if not build.ok:
+                return CoqBuild(False, build.seconds, build.log, final)
+            try:
+                os.replace(staging, final)
+            except OSError:  # another run finished first, or a stale folder
+                if not _built(final):
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.replace(staging, final)
+            say(f"coq: build cached in {final}")
+            return CoqBuild(True, build.seconds, build.log, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     build_dir = build_dir.resolve()
     if build_dir == COQ_DIR or COQ_DIR in build_dir.parents:
         raise ValueError(f"build_dir: must lie outside {COQ_DIR}, got {build_dir}")
     build_dir.mkdir(parents=True, exist_ok=True)
+    return _compile_in(build_dir, say)
+
+
+def _compile_in(build_dir: Path, say: Callable[[str], None]) -> CoqBuild:
     files = source_files()
     for name in [*files, "_CoqProject"]:
         shutil.copyfile(COQ_DIR / name, build_dir / name)
     start = time.perf_counter()
     log: list[str] = []
     ok = True
-    for name in files:
+    for i, name in enumerate(files, 1):
+        began = time.perf_counter()
         proc = _run_coqc(build_dir, name)
+        say(
+            f"coq: [{i}/{len(files)}] {name} "
+            f"{'compiled' if proc.returncode == 0 else 'FAILED'} in "
+            f"{time.perf_counter() - began:.1f} s"
+        )
         log.append(f"coqc {name}: exit {proc.returncode}")
         log.extend(x for x in (proc.stdout.strip(), proc.stderr.strip()) if x)
         if proc.returncode != 0:
             ok = False
             break
     seconds = time.perf_counter() - start
+    say(
+        f"coq: {len(files)} files compiled in {seconds:.1f} s"
+        if ok
+        else f"coq: the build failed after {seconds:.1f} s"
+    )
     return CoqBuild(ok=ok, seconds=seconds, log="\n".join(log), build_dir=build_dir)
 
 
@@ -172,13 +266,19 @@ def _run_script(build: CoqBuild, stem: str, body: str) -> str:
         raise RuntimeError(
             f"build: the Coq sources in {build.build_dir} did not compile"
         )
-    path = build.build_dir / f"{stem}.v"
+    # a name of this process's own: runs sharing a cached build never collide
+    path = build.build_dir / f"{stem}_{os.getpid()}.v"
     header = (
         "From mathcomp Require Import all_ssreflect all_algebra.\n"
         f"From {LOGICAL_ROOT} Require Import {_modules()}.\n"
     )
     path.write_text(header + body, encoding="utf-8")
-    proc = _run_coqc(build.build_dir, path.name)
+    try:
+        proc = _run_coqc(build.build_dir, path.name)
+    finally:
+        for suffix in (".v", ".vo", ".vok", ".vos", ".glob"):
+            path.with_suffix(suffix).unlink(missing_ok=True)
+        (build.build_dir / f".{path.stem}.aux").unlink(missing_ok=True)
     if proc.returncode != 0:
         message = " ".join(proc.stderr.split())
         raise RuntimeError(f"coqc {path.name}: {message}")

@@ -13,12 +13,14 @@ per ledger run (:func:`verify`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "COQC_MISSING",
     "MANIFEST_PATH",
     "Theorem",
     "Verdict",
@@ -28,6 +30,12 @@ __all__ = [
 ]
 
 MANIFEST_PATH = Path(__file__).resolve().parent / "coq" / "manifest.json"
+
+COQC_MISSING = (
+    "coqc not found: the Coq proofs were not compiled (install coq and mathcomp, "
+    "see README), so this row is not machine-checked"
+)
+"""The reason every Coq-backed row gives when ``coqc`` is not on the PATH."""
 
 _FIELDS = ("claim", "scope", "theorem", "file", "statement", "family")
 
@@ -205,7 +213,10 @@ def _store_checks(run: Any, build_dir: Path, checks: Sequence[Any]) -> None:
 
 
 def verify(
-    theorems: Sequence[Theorem], build_dir: Path | None = None, runner: Any = None
+    theorems: Sequence[Theorem],
+    build_dir: Path | None = None,
+    runner: Any = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Verdict]:
     """Compile the proofs once and judge every theorem; verdicts by theorem name.
 
@@ -213,9 +224,13 @@ def verify(
         theorems: the manifest entries to judge.
         build_dir: where to compile (passed to ``compile_proofs``); a build
             there from identical sources is reused, with the theorem checks
-            stored beside it; None lets the runner choose a fresh directory.
+            stored beside it; None lets the runner choose (the real runner
+            caches the build in the user's cache directory, keyed on the
+            sources' digest).
         runner: the module with ``coq_available``, ``compile_proofs`` and
             ``check_manifest`` (default :mod:`coherence.proofs.coqrun`).
+        progress: called with a line per step of the build (file compiled,
+            build reused, theorems checked), for the user to watch.
     Returns:
         One :class:`Verdict` per theorem: proved only when the build compiled,
         the theorem's check compiled and its assumptions are allowed.
@@ -223,25 +238,37 @@ def verify(
     if not theorems:
         return {}
     run = _coqrun() if runner is None else runner
+    say = progress or (lambda _line: None)
 
     def all_unknown(reason: str) -> dict[str, Verdict]:
         return {t.theorem: Verdict(t, False, reason) for t in theorems}
 
     try:
         if not run.coq_available():
-            return all_unknown(
-                "coqc not found: the Coq proofs were not compiled (install coq "
-                "and mathcomp, see README), so this row is not machine-checked"
-            )
+            return all_unknown(COQC_MISSING)
         reused = _reuse(run, build_dir)
-        build = reused or run.compile_proofs(build_dir=build_dir)
+        if reused is not None:
+            build = reused
+        elif progress is not None and build_dir is None:
+            build = run.compile_proofs(progress=say)
+        else:
+            build = run.compile_proofs(build_dir=build_dir)
         if not build.ok:
             tail = " | ".join(str(build.log).strip().splitlines()[-3:])
             return all_unknown(f"the Coq proofs do not compile: {tail}")
-        cached = _cached_checks(run, build_dir) if reused is not None else None
-        checks = cached if cached is not None else run.check_manifest(build)
-        if cached is None and build_dir is not None:
-            _store_checks(run, build_dir, checks)
+        where = Path(build.build_dir) if build_dir is None else build_dir
+        cached = _cached_checks(run, where)
+        if cached is None:
+            started = time.perf_counter()
+            checks = run.check_manifest(build)
+            say(
+                f"coq: Print Assumptions of {len(checks)} theorems in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+            if where.is_dir():
+                _store_checks(run, where, checks)
+        else:
+            checks = cached
         results = {str(c.theorem): c for c in checks}
     except Exception as exc:  # a broken runner is a status change, not a crash
         return all_unknown(f"the Coq runner raised {type(exc).__name__}: {exc}")

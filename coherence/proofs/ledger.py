@@ -174,6 +174,7 @@ def run_ledger(
     theorems: Sequence[Theorem] | None = None,
     coq_build_dir: Path | None = None,
     verdicts: Mapping[str, Verdict] | None = None,
+    coq_progress: Callable[[str], None] | None = None,
 ) -> list[Entry]:
     """Run every row (or those of the claims in ``only``), in claim order.
 
@@ -186,6 +187,7 @@ def run_ledger(
         coq_build_dir: where to compile the Coq proofs (once for the run).
         verdicts: precomputed Coq verdicts by theorem name (tests); default
             compiles the proofs once.
+        coq_progress: called with a line per step of the Coq build.
     Returns:
         One :class:`Entry` per row.
     """
@@ -212,7 +214,7 @@ def run_ledger(
         checks = [c for c in checks if c.claim in wanted]
     if verdicts is None:
         needed = [t for c in checks for t in by_row.get(c.key, [])]
-        verdicts = verify(needed, coq_build_dir)
+        verdicts = verify(needed, coq_build_dir, progress=coq_progress)
     entries: list[Entry] = []
     for c in checks:
         start = time.perf_counter()

@@ -21,6 +21,7 @@ policy, a softmax of all -inf is uniform. No public function returns NaN.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +32,12 @@ from coherence.reference.recurrences import Argmax, SoftQ
 
 __all__ = [
     "ARGMAX_RTOL",
+    "KAPPA_RISES",
     "POLICY_ROW_TOLERANCE",
+    "KappaTerms",
     "LogValues",
     "NumpyEngine",
+    "explain_kappa",
     "log_expectation",
     "log_softmax",
     "logsumexp",
@@ -98,6 +102,58 @@ class LogValues:
 
     Q: FloatArray
     V: FloatArray
+
+
+@dataclass(frozen=True)
+class KappaTerms:
+    """kappa_f(pi) term by term (:meth:`NumpyEngine.kappa_terms`)."""
+
+    terms: FloatArray
+    infinite: tuple[tuple[int, int, int, float, float], ...]
+
+
+#: Why kappa_1 may rise along G_k, printed beside such a rise.
+KAPPA_RISES = (
+    "kappa_1 is the distance to the delta = 1 soft-Q target of the policy's own "
+    "Q, not to the optimum; G_k heads for a J_prob maximiser (docs/spec.md §7 "
+    "claim 13) and may pass that target on the way, so kappa need not fall along "
+    "G_k (claim 17)"
+)
+
+
+def explain_kappa(
+    engine: NumpyEngine,
+    policy: FloatArray,
+    f: SoftQ,
+    states: Sequence[str],
+    actions: Sequence[str],
+) -> str:
+    """One sentence saying where kappa_f(pi) comes from.
+
+    Infinite: the first (t, s, a) where pi gives an action positive
+    probability that the f-soft-Q target gives 0 (for Boltzmann f, Q = -inf:
+    the action cannot succeed), at a state pi reaches. Finite and positive: the
+    (t, s) with the largest share of the sum.
+    """
+    parts = engine.kappa_terms(policy, f)
+    if parts.infinite:
+        t, s, a, p, reach = parts.infinite[0]
+        more = len(parts.infinite) - 1
+        return (
+            f"kappa is inf: pi_{t}({actions[a]}|{states[s]}) = {p:.3g} > 0 where the "
+            f"soft-Q target is 0 (a dead action: Q = -inf, it cannot succeed), at a "
+            f"state reached with probability {reach:.3g}"
+            + (f"; {more} more such cells" if more else "")
+        )
+    total = float(parts.terms.sum())
+    if not total > 0:
+        return "kappa is 0: pi equals its soft-Q target wherever it goes"
+    t, s = (int(i) for i in np.unravel_index(np.argmax(parts.terms), parts.terms.shape))
+    share = float(parts.terms[t, s]) / total
+    return (
+        f"largest term of kappa at t={t} s={states[s]}: {float(parts.terms[t, s]):.3g} "
+        f"({share:.0%} of {total:.3g})"
+    )
 
 
 def _times(weight: FloatArray, value: FloatArray) -> FloatArray:
@@ -368,6 +424,37 @@ class NumpyEngine:
     def kappa(self, policy: FloatArray, f: SoftQ) -> float:
         """kappa_f(pi) = KL_c(pi || pi^{Q,f}) (SPEC §5)."""
         return self.causal_kl(policy, self.soft_q_policy(self.values(policy), f))
+
+    def kappa_terms(self, policy: FloatArray, f: SoftQ) -> KappaTerms:
+        """Where kappa_f(pi) comes from: the occupancy-weighted per-state terms
+        d_t(s) KL(pi_t(.|s) || pi^{Q,f}_t(.|s)) (their sum is kappa, SPEC §3's
+        causal KL) and the cells that make it infinite.
+
+        Returns:
+            :class:`KappaTerms`: ``terms[t, s]`` (+inf at a reached state where
+            pi puts mass on an action the target gives 0) and ``infinite``, each
+            (t, s, a, pi, d_t(s)) with pi_t(a|s) > 0 = pi^{Q,f}_t(a|s) and
+            d_t(s) > 0, largest d_t(s) * pi first.
+        """
+        self.check_policy(policy)
+        target = self.soft_q_policy(self.values(policy), f)
+        d = self.occupancy(policy)[:-1]
+        pi = np.exp(policy)
+        weight = d[:, :, None] * pi
+        with np.errstate(invalid="ignore"):
+            diff = np.where(np.isneginf(policy), 0.0, policy - target)
+        dead = (weight > 0) & np.isposinf(diff)
+        per_cell = np.where(weight > 0, _times(weight, np.where(dead, 0.0, diff)), 0.0)
+        terms = per_cell.sum(axis=2)
+        terms[dead.any(axis=2)] = math.inf
+        cells = sorted(
+            (tuple(int(i) for i in idx) for idx in np.argwhere(dead)),
+            key=lambda c: -float(weight[c]),
+        )
+        infinite = tuple(
+            (t, s, a, float(pi[t, s, a]), float(d[t, s])) for t, s, a in cells
+        )
+        return KappaTerms(terms=terms, infinite=infinite)
 
     # ---------------------------------------------------- tables for answers
     def policy_table(self, policy: FloatArray) -> FloatArray:

@@ -95,7 +95,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help="print a committed closed form instead of deriving",
     )
-    parser.set_defaults(handler=_handle)
+    parser.set_defaults(handler=_handle, needs=lambda _: ("sympy",))
 
 
 def _plain(x: Any) -> str:
