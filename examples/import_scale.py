@@ -1,6 +1,6 @@
 """Time and memory of a large import and of G_1 on it (float64 numpy engine).
 
-Run, for example (BRIDGE = ../shared/data/bridge):
+Run, for example (BRIDGE = coherence/envs/data/bridge, the shipped files):
   python examples/import_scale.py \
       bridge:$BRIDGE/MiniGrid-Empty-16x16-DistanceShaped-v0.npz --horizon 1300
   python examples/import_scale.py minigrid:MiniGrid-Empty-16x16-v0 \

@@ -26,6 +26,7 @@ from coherence.envs import (
     to_mdp,
 )
 from coherence.envs.benchmarks import doc_bandit_closed_form
+from coherence.envs.bridge import PACKAGED, packaged_files, resolve_bridge
 from coherence.envs.commands import register
 from coherence.envs.grid import GridSource
 from coherence.envs.tabular import BEYOND_HORIZON, exact_probabilities
@@ -34,9 +35,14 @@ from coherence.queries import Evaluator, is_exact_leaf, run_case
 from coherence.reference.case import case_from_json, load_case
 from coherence.reference.operators import PolicySpec
 
-BRIDGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bridge"
+#: The BRIDGE files ship with the package (coherence/envs/data/bridge), so no
+#: test skips for them in a fresh clone.
+BRIDGE = PACKAGED
+SHARED_BRIDGE = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bridge"
+)
 needs_bridge = pytest.mark.skipif(
-    not BRIDGE.is_dir(), reason="the BRIDGE files (../shared/data/bridge) are absent"
+    not BRIDGE.is_dir(), reason="the package's BRIDGE files are missing"
 )
 
 
@@ -358,6 +364,26 @@ def test_minigrid_unrolls_time_for_reward_valued_maps() -> None:
 
 
 # ----------------------------------------------------------------- BRIDGE
+def test_bridge_files_ship_with_their_attribution() -> None:
+    """The three BRIDGE MDPs are package data, found by name, and (where the
+    contract's copy lies beside the checkout) byte-identical to it."""
+    names = [p.name for p in packaged_files()]
+    assert names == [
+        "MiniGrid-Empty-16x16-DistanceShaped-v0.npz",
+        "MiniGrid-KeyCorridorS3R1-v0.npz",
+        "maze_easy_l0_30_fs1.npz",
+    ]
+    readme = (PACKAGED / "README.md").read_text(encoding="utf-8")
+    assert "CC-BY-4.0" in readme and "Laidlaw" in readme
+    assert resolve_bridge("maze_easy_l0_30_fs1") == PACKAGED / names[2]
+    assert resolve_bridge("maze_easy_l0_30_fs1.npz") == PACKAGED / names[2]
+    with pytest.raises(ValueError, match="shipped: MiniGrid-Empty"):
+        resolve_bridge("no-such-mdp")
+    if SHARED_BRIDGE.is_dir():
+        for name in names:
+            assert (PACKAGED / name).read_bytes() == (SHARED_BRIDGE / name).read_bytes()
+
+
 @needs_bridge
 def test_bridge_keycorridor_is_solved_by_one_conditioning() -> None:
     """KeyCorridorS3R1 at the authors' horizon 100: deterministic, so G_1 is

@@ -92,9 +92,10 @@ def make_source(
     if kind in ("bridge", "benchmark") and opts:
         raise ValueError(f"--option: {kind} sources take no options, got {opts!r}")
     if kind == "bridge":
-        from coherence.envs.bridge import BridgeSource
+        from coherence.envs.bridge import BridgeSource, resolve_bridge
 
-        return BridgeSource(rest), Path(rest).stem
+        path = resolve_bridge(rest)
+        return BridgeSource(path), path.stem
     if kind == "benchmark":
         from coherence.envs.benchmarks import BenchmarkSource
 

@@ -22,7 +22,34 @@ import numpy as np
 
 from coherence.envs.tabular import Outcome, exact_reward
 
-__all__ = ["BridgeSource"]
+__all__ = ["PACKAGED", "BridgeSource", "packaged_files", "resolve_bridge"]
+
+PACKAGED = Path(__file__).resolve().parent / "data" / "bridge"
+"""The BRIDGE files shipped with the package (CC-BY-4.0; README.md beside
+them gives the attribution)."""
+
+
+def packaged_files() -> list[Path]:
+    """The shipped BRIDGE ``.npz`` files, sorted by name."""
+    return sorted(PACKAGED.glob("*.npz"))
+
+
+def resolve_bridge(name: str) -> Path:
+    """The file a ``bridge:NAME`` source names: an existing path as given,
+    else a shipped file of that name (``.npz`` optional); a one-line
+    ValueError listing the shipped names otherwise."""
+    path = Path(name)
+    if path.exists() or os.sep in name or "/" in name:
+        return path
+    stem = name.removesuffix(".npz")
+    shipped = PACKAGED / f"{stem}.npz"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(p.stem for p in packaged_files())
+    raise ValueError(
+        f"bridge file {name!r}: no such file, and no shipped BRIDGE MDP of that "
+        f"name (shipped: {names})"
+    )
 
 _LICENCE = (
     "CC-BY-4.0; BRIDGE dataset of Laidlaw, Russell and Dragan, NeurIPS 2023 "
