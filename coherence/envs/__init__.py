@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from coherence.envs.output import DEFAULT_QUERIES, case_json, to_mdp, write_case_json

@@ -51,6 +51,7 @@ def resolve_bridge(name: str) -> Path:
         f"name (shipped: {names})"
     )
 
+
 _LICENCE = (
     "CC-BY-4.0; BRIDGE dataset of Laidlaw, Russell and Dragan, NeurIPS 2023 "
     "(repository cassidylaidlaw/effective-horizon, data/mdps/)"
