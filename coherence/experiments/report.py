@@ -29,9 +29,16 @@ from coherence.experiments.audit import (
 )
 from coherence.experiments.runs import EXPERIMENTS, instance_items
 from coherence.experiments.stats import correlate
-from coherence.experiments.sweep import read_table, run_sweep
+from coherence.experiments.sweep import run_sweep
 
-__all__ = ["ensure_results", "headline_table", "ledger_rows", "write_report"]
+__all__ = [
+    "coverage",
+    "coverage_header",
+    "ensure_results",
+    "headline_table",
+    "ledger_rows",
+    "write_report",
+]
 
 
 def ensure_results(
@@ -43,26 +50,43 @@ def ensure_results(
     progress: bool = True,
     limit: int | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The rows of each experiment on the published instances (the first
-    ``limit`` of each list when given), from ``results/NAME.parquet`` or a
-    (resumable) sweep that writes it."""
+    """The rows of each experiment on its published instances (the first
+    ``limit`` of each list when given), from a resumable sweep into
+    ``results``: finished instances are reused by their content key (code
+    digest and parameters included), missing ones computed. A table written
+    by a partial run (``--families``, ``--limit``, other parameters) is never
+    read as the whole list."""
     out: dict[str, list[dict[str, Any]]] = {}
     directory = Path(results)
     for name in experiments:
-        table = directory / f"{name}.parquet"
-        if table.exists():
-            out[name] = read_table(table)
-        else:
-            items = instance_items(name)
-            out[name] = run_sweep(
-                items if limit is None else items[:limit],
-                directory,
-                name,
-                workers=workers,
-                scheduler=scheduler,
-                progress=progress,
-            )
+        items = instance_items(name)
+        out[name] = run_sweep(
+            items if limit is None else items[:limit],
+            directory,
+            name,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
+        )
     return out
+
+
+def coverage(data: dict[str, list[dict[str, Any]]]) -> list[tuple[str, int, int]]:
+    """(experiment, instances with rows, instances of its published list)."""
+    out = []
+    for name, rows in data.items():
+        have = len({(str(r["family"]), int(r["seed"])) for r in rows})
+        out.append((name, have, len(instance_items(name))))
+    return out
+
+
+def coverage_header(data: dict[str, list[dict[str, Any]]]) -> str:
+    """One line: the real instance counts behind the audit."""
+    parts = [
+        f"{name} {have} of {need}" + ("" if have == need else " (PARTIAL)")
+        for name, have, need in coverage(data)
+    ]
+    return "Instances with results: " + "; ".join(parts)
 
 
 def ledger_rows() -> list[dict[str, str]]:
