@@ -102,6 +102,15 @@ def artifact(key: str) -> Artifact:
     )
 
 
+def _positions(text: str) -> list[int]:
+    """``"0-9,11"`` -> [0, 1, ..., 9, 11] (ranges inclusive)."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
 @cache
 def instance_list(commit: str) -> tuple[Instance, ...]:
     """The instance list published at ``commit`` (one of :data:`LISTS`)."""
@@ -118,7 +127,7 @@ def instance_list(commit: str) -> tuple[Instance, ...]:
     positions = artifacts_data()["instance_lists"][commit]["positions"]
     out: list[Instance] = []
     for index, (family, depth, actions) in enumerate(FAMILIES):
-        pos = [int(i) for i in positions[family]]
+        pos = _positions(str(positions[family]))
         stream = candidate_seeds(index, max(pos) + 1)
         out.extend(Instance(family, depth, actions, stream[i]) for i in pos)
     return tuple(out)

@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Sequence
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
 from coherence import __version__
@@ -143,7 +144,8 @@ EXPERIMENT_LISTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def published_seeds() -> set[tuple[str, int]]:
+@cache
+def published_seeds() -> frozenset[tuple[str, int]]:
     """Every (family, seed) of every published instance list and of the
     iterated / return-improvement instances (``--fresh`` never draws them)."""
     from coherence.experiments.published import LISTS, instance_list
@@ -153,7 +155,7 @@ def published_seeds() -> set[tuple[str, int]]:
         {"experiment": ""}, "return-improvement"
     ):
         out.add((str(it["family"]).split("_stochastic")[0], int(it["seed"])))
-    return out
+    return frozenset(out)
 
 
 def _authors_t4_items(base: dict[str, Any], experiment: str) -> list[dict[str, Any]]:
@@ -216,7 +218,7 @@ def instance_items(
         import numpy as np
 
         rng = np.random.default_rng(fresh_seed)
-        taken = published_seeds()
+        taken = set(published_seeds())
         out: list[dict[str, Any]] = []
         while len(out) < fresh:
             family, depth, actions = FAMILIES[len(out) % len(FAMILIES)]
