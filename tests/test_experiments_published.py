@@ -49,7 +49,8 @@ def test_420_list_regenerates_their_file() -> None:
     # their results/misalignment_instances.json (8fc0a62) is json.dumps(indent=2)
     # of (spec_name, seed) records: the list regenerates its 24252 characters
     # and the recorded digest
-    records = [{"spec_name": i.family, "seed": i.seed} for i in instance_list("8fc0a62")]
+    listed = instance_list("8fc0a62")
+    records = [{"spec_name": i.family, "seed": i.seed} for i in listed]
     text = json.dumps(records, indent=2)
     art = artifact("misalignment_instances")
     assert len(text) == art.chars == 24252
@@ -162,9 +163,7 @@ def _planted(n: PublishedNumber, values: tuple[float, ...]) -> PublishedNumber:
     ],
     ids=["own", "monte-carlo-H", "clip", "both"],
 )
-def test_verdict_kinds_effective_horizon(
-    variant: dict[str, str], verdict: str
-) -> None:
+def test_verdict_kinds_effective_horizon(variant: dict[str, str], verdict: str) -> None:
     tables = _eh_tables()
     v = audit.Variant("5f0aa98", _EH.method, **variant)
     got = tables.compute(_EH, v)
@@ -183,10 +182,8 @@ def test_verdict_other_method_and_fisher_z() -> None:
     got = tables.compute(ci, audit.Variant("5f0aa98", boot))
     line = audit.audit_number(_planted(ci, got), tables)
     assert line.verdict.startswith(audit.OTHER_METHOD) and "bootstrap" in line.verdict
-    assert (
-        audit.audit_number(_planted(ci, (got[0], got[1] - 0.05, got[2])), tables).verdict
-        == audit.DIFFERS
-    )
+    wrong = _planted(ci, (got[0], got[1] - 0.05, got[2]))
+    assert audit.audit_number(wrong, tables).verdict == audit.DIFFERS
 
 
 def test_verdict_group_mean_by_h_not_by_decisions() -> None:
