@@ -838,19 +838,21 @@ def errata(eh_rows: Sequence[dict[str, Any]] = ()) -> list[Erratum]:
 
 
 def render_audit(lines: Sequence[AuditLine], fmt: Callable[[str], str] = str) -> str:
-    """The audit as a Markdown table."""
+    """The audit as a Markdown table (verdict first after the numbers)."""
     head = (
-        "| quantity | source | published | recomputed | "
-        "verdict | note |\n|---|---|---|---|---|---|\n"
+        "| quantity | published | recomputed | verdict | instance list (n) | "
+        "method | source | note |\n|---|---|---|---|---|---|---|---|\n"
     )
     body = "".join(
-        f"| {fmt(a.quantity)} | {fmt(a.source)} | "
-        f"{fmt(a.published)} | {fmt(a.recomputed)} "
-        f"| {fmt(a.verdict)} | {fmt(a.note)} |\n"
+        f"| {fmt(a.quantity)} | {fmt(a.published)} | {fmt(a.recomputed)} "
+        f"| {fmt(a.verdict)} | {fmt(a.instances)} | {fmt(a.method)} "
+        f"| {fmt(a.source)} | {fmt(a.note)} |\n"
         for a in lines
     )
     return (
         head
         + body
-        + f"\nPublished per-instance numbers: {PUBLISHED_SOURCE} (transcribed).\n"
+        + f"\nPublished per-instance numbers: {PUBLISHED_SOURCE} (transcribed); "
+        "the other artifacts: coherence/experiments/data/authors_artifacts.json "
+        "(commit, path, SHA-256).\n"
     )

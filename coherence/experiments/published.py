@@ -135,15 +135,23 @@ def instance_list(commit: str) -> tuple[Instance, ...]:
 
 @dataclass(frozen=True)
 class Source:
-    """Where a number was published: commit, file and the words around it."""
+    """Where a number was published: commit, file and the words around it
+    (``verbatim``: copied from the file; otherwise the claim as
+    PAPER_EXPERIMENTS.md §3 records it)."""
 
     commit: str
     file: str
     quote: str
+    verbatim: bool = False
 
     def cite(self) -> str:
-        """``commit file: "quote"``."""
-        return f'{self.commit} {self.file}: "{self.quote}"'
+        """``commit file: "quote"`` (verbatim) or the recorded claim."""
+        if self.verbatim:
+            return f'{self.commit} {self.file}: "{self.quote}"'
+        return (
+            f"{self.commit} {self.file} "
+            f"(as PAPER_EXPERIMENTS.md §3 records it: {self.quote})"
+        )
 
 
 @dataclass(frozen=True)
@@ -211,7 +219,7 @@ class PublishedNumber:
 
 _README6 = "README.md (6c59281; carried into 2ec2120)"
 _CSV = "paper/artifacts/data/effective_horizon_summary.csv (08e863b..5f0aa98)"
-_PAPER = "paper/paper.tex (08e863b)"
+_PAPER = "paper text"
 _FZ = Method(interval="fisher-z", h="monte-carlo")
 
 
@@ -229,7 +237,7 @@ def _published() -> tuple[PublishedNumber, ...]:
             "r(H, kappa_1(prior))",
             eh,
             "-0.016",
-            Source("08e863b", _PAPER, "Pearson r = -0.016 (prior)"),
+            Source("08e863b", _PAPER, "r(H, kappa(prior)) = -0.016"),
             "5f0aa98",
             Method(h="monte-carlo"),
             kappa="prior",
@@ -239,7 +247,7 @@ def _published() -> tuple[PublishedNumber, ...]:
             "r(H, kappa_1(G_1))",
             eh,
             "0.32",
-            Source("08e863b", _PAPER, "r = 0.32 (G_1)"),
+            Source("08e863b", _PAPER, "r(H, kappa(G_1)) = 0.32"),
             "5f0aa98",
             Method(h="monte-carlo"),
         ),
@@ -248,7 +256,9 @@ def _published() -> tuple[PublishedNumber, ...]:
             "r(H, kappa_1(prior))",
             eh,
             "0.198",
-            Source("5f0aa98", _CSV, "H_hat, kappa_uniform columns"),
+            Source(
+                "5f0aa98", _CSV, "r = 0.198 from its H_hat and kappa_uniform columns"
+            ),
             "5f0aa98",
             Method(h="monte-carlo"),
             kappa="prior",
@@ -258,7 +268,7 @@ def _published() -> tuple[PublishedNumber, ...]:
             "r(H, kappa_1(G_1))",
             eh,
             "0.244",
-            Source("5f0aa98", _CSV, "H_hat, kappa_piG columns"),
+            Source("5f0aa98", _CSV, "r = 0.244 from its H_hat and kappa_piG columns"),
             "5f0aa98",
             Method(h="monte-carlo"),
         ),
@@ -290,7 +300,9 @@ def _published() -> tuple[PublishedNumber, ...]:
             "mean kappa_1(G_1) at effective horizon 3",
             eh,
             "2.8e-2",
-            Source("08e863b", _PAPER, "about 2.8e-2 for effective horizon 3"),
+            Source(
+                "08e863b", _PAPER, "mean kappa(G_1) about 2.8e-2 at effective horizon 3"
+            ),
             "5f0aa98",
             Method(statistic="group-mean", group_by="H", h="monte-carlo"),
             values=(3.0, 2.8e-2),
@@ -300,7 +312,7 @@ def _published() -> tuple[PublishedNumber, ...]:
             "mean kappa_1(G_1) at effective horizon 11",
             eh,
             "1.1e-1",
-            Source("08e863b", _PAPER, "to 1.1e-1 for effective horizon 11"),
+            Source("08e863b", _PAPER, "1.1e-1 at effective horizon 11"),
             "5f0aa98",
             Method(statistic="group-mean", group_by="H", h="monte-carlo"),
             values=(11.0, 1.1e-1),
@@ -310,7 +322,7 @@ def _published() -> tuple[PublishedNumber, ...]:
             "r(misalignment, kappa_1(G_1))",
             mis,
             "0.44",
-            Source("08e863b", _PAPER, "peaks at 0.44 at delta = 1"),
+            Source("08e863b", _PAPER, "r peaks at 0.44 at delta = 1"),
             "5f0aa98",
             Method(),
         ),
@@ -319,7 +331,7 @@ def _published() -> tuple[PublishedNumber, ...]:
             "r(misalignment, kappa_0.8(G_1))",
             mis,
             "0.28",
-            Source("08e863b", _PAPER, "0.28 at 0.8"),
+            Source("08e863b", _PAPER, "0.28 at delta = 0.8"),
             "5f0aa98",
             Method(),
             delta=0.8,
@@ -329,7 +341,7 @@ def _published() -> tuple[PublishedNumber, ...]:
             "r(misalignment, kappa_1(G_1))",
             mis,
             "0.369",
-            Source("08e863b", "paper/artifacts/data (artifact CSV)", "0.369 at 1"),
+            Source("08e863b", "artifact CSV", "0.369 at delta = 1"),
             "5f0aa98",
             Method(),
         ),
@@ -338,7 +350,7 @@ def _published() -> tuple[PublishedNumber, ...]:
             "r(misalignment, kappa_0.8(G_1))",
             mis,
             "0.306",
-            Source("08e863b", "paper/artifacts/data (artifact CSV)", "0.306 at 0.8"),
+            Source("08e863b", "artifact CSV", "0.306 at delta = 0.8"),
             "5f0aa98",
             Method(),
             delta=0.8,
@@ -350,7 +362,7 @@ def _published() -> tuple[PublishedNumber, ...]:
             "negative",
             Source(
                 "08e863b",
-                "paper/artifacts/data (artifact CSV)",
+                "artifact CSV",
                 "negative for delta >= 2",
             ),
             "5f0aa98",
