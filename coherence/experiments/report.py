@@ -112,13 +112,24 @@ def ledger_rows() -> list[dict[str, str]]:
     rows = []
     for key, status in expected.items():
         c = checks.get(key)
+        if c is None:
+            # the expectation names a key no ledger check carries: say so
+            rows.append(
+                {
+                    "key": key,
+                    "claim": "(no ledger check has this key)",
+                    "family": "-",
+                    "status": f"{status} (expected; not matched to a check)",
+                }
+            )
+            continue
         rows.append(
             {
                 "key": key,
                 "claim": str(
                     getattr(c, "statement", "") or getattr(c, "title", "") or key
                 ),
-                "family": str(getattr(c, "family", "") or ""),
+                "family": str(getattr(c, "family", "") or "-"),
                 "status": status,
             }
         )
