@@ -351,3 +351,16 @@ def test_the_three_numbers_reproduced_on_their_lists() -> None:
     assert by["return-pooled-r"].verdict == audit.OWN
     assert by["summary-mis-1"].verdict == audit.OWN
     assert by["paper-mean-kappa-h3"].verdict == audit.DIFFERS
+
+
+def test_partial_runs_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coherence.experiments.report import coverage_header
+
+    args = ["experiments", "return-improvement", "--limit", "2", "--out"]
+    assert main([*args, str(tmp_path), "--workers", "0", "--no-progress"]) == 0
+    assert "PARTIAL: 2 of 10 instances" in capsys.readouterr().out
+    rows = [{"family": "T4_A2", "seed": s} for s in candidate_seeds(0, 2)]
+    header = coverage_header({"return-improvement": rows})
+    assert header.endswith("return-improvement 2 of 10 (PARTIAL)")
