@@ -95,6 +95,12 @@ def test_every_number_has_source_list_and_method() -> None:
     assert by["readme-mis-ci"].instances == "6c59281"
     assert by["return-mean-r"].instances == "1ce9489"
     assert by["summary-mis-1"].instances == "8fc0a62"
+    # README, CSV and JSON words are quoted verbatim; the paper text is cited
+    # as PAPER_EXPERIMENTS.md records it
+    assert by["readme-mis-ci"].source.verbatim and by["return-mean-r"].source.verbatim
+    assert '"Per-environment scatter with r' in by["readme-mis-ci"].source.cite()
+    assert not by["paper-r-h-g1"].source.verbatim
+    assert "PAPER_EXPERIMENTS.md" in by["paper-r-h-g1"].source.cite()
 
 
 # --- verdict kinds on synthetic tables ---------------------------------------

@@ -278,7 +278,10 @@ def _published() -> tuple[PublishedNumber, ...]:
             eh,
             "0.198; 0.033, 0.352",
             Source(
-                "6c59281", _README6, "Correlation r≈0.198 with 95% CI [0.033, 0.352]"
+                "6c59281",
+                _README6,
+                "Correlation r≈0.198 with 95% CI [0.033, 0.352]",
+                True,
             ),
             "5f0aa98",
             _FZ,
@@ -290,7 +293,10 @@ def _published() -> tuple[PublishedNumber, ...]:
             eh,
             "0.244; 0.082, 0.394",
             Source(
-                "6c59281", _README6, "Correlation r≈0.244 with 95% CI [0.082, 0.394]"
+                "6c59281",
+                _README6,
+                "Correlation r≈0.244 with 95% CI [0.082, 0.394]",
+                True,
             ),
             "5f0aa98",
             _FZ,
@@ -378,6 +384,7 @@ def _published() -> tuple[PublishedNumber, ...]:
                 "6c59281",
                 _README6,
                 "Per-environment scatter with r≈0.395 and 95% CI [0.245, 0.526]",
+                True,
             ),
             "6c59281",
             Method(interval="fisher-z"),
@@ -395,6 +402,7 @@ def _published() -> tuple[PublishedNumber, ...]:
                     "8fc0a62",
                     "results/misalignment_summary.csv",
                     f"{t!r},{summary[t]!r},420",
+                    True,
                 ),
                 "8fc0a62",
                 Method(),
@@ -421,6 +429,7 @@ def _published() -> tuple[PublishedNumber, ...]:
                     "1ce9489",
                     "results/return_incoherence.json",
                     f'"{key}": {ret[key]!r}',
+                    True,
                 ),
                 "1ce9489",
                 Method(statistic=stat),
