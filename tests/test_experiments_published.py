@@ -357,6 +357,9 @@ def test_the_three_numbers_reproduced_on_their_lists() -> None:
     assert by["return-pooled-r"].verdict == audit.OWN
     assert by["summary-mis-1"].verdict == audit.OWN
     assert by["paper-mean-kappa-h3"].verdict == audit.DIFFERS
+    # the 23 Monte Carlo disagreements against the estimator's exact law
+    mean, sd = audit.noise_prediction(eh)
+    assert (round(mean, 1), round(sd, 1)) == (21.8, 3.8)
 
 
 def test_partial_runs_say_so(
@@ -370,3 +373,22 @@ def test_partial_runs_say_so(
     rows = [{"family": "T4_A2", "seed": s} for s in candidate_seeds(0, 2)]
     header = coverage_header({"return-improvement": rows})
     assert header.endswith("return-improvement 2 of 10 (PARTIAL)")
+
+
+def test_monte_carlo_law_closed_form() -> None:
+    # one k, p = 1/2 at m = 1: their 500 runs pass iff >= 250 succeed,
+    # P = 1 - (1 - C(500, 250) / 2^500) / 2; the rest passes at m = 2
+    from fractions import Fraction
+    from math import comb
+
+    from coherence.experiments.horizon import monte_carlo_law
+
+    fail = float((1 - Fraction(comb(500, 250), 2**500)) / 2)
+    law = monte_carlo_law({1: {1: 0.5}}, 2)
+    assert law[1.0] == pytest.approx(1 - fail, abs=1e-12)
+    assert law[2.0] == pytest.approx(fail, abs=1e-12)
+    # independent k: H_hat = min_k; k = 2 always passes at m = 1 (H = 2)
+    both = monte_carlo_law({1: {1: 0.5}, 2: {1: 1.0}}, 2)
+    assert both == pytest.approx({1.0: 1 - fail, 2.0: fail}, abs=1e-12)
+    never = monte_carlo_law({1: dict.fromkeys((1, 2, 4), 0.0)}, 2, max_m=4)
+    assert never == {float("inf"): 1.0}
