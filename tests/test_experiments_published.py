@@ -392,3 +392,13 @@ def test_monte_carlo_law_closed_form() -> None:
     assert both == pytest.approx({1.0: 1 - fail, 2.0: fail}, abs=1e-12)
     never = monte_carlo_law({1: dict.fromkeys((1, 2, 4), 0.0)}, 2, max_m=4)
     assert never == {float("inf"): 1.0}
+
+
+def test_report_title_counts_the_verdicts() -> None:
+    from coherence.experiments.report import report_title
+
+    verdicts = [audit.OWN, audit.OWN_MC, "reproduced", audit.DIFFERS, audit.PARTIAL]
+    lines = [audit.AuditLine("q", "s", "1", "1", v) for v in verdicts]
+    title = report_title(lines)
+    assert "3 reproduced (1 of them only with their Monte Carlo H" in title
+    assert "1 differ" in title and "1 not recomputed" in title

@@ -11,7 +11,11 @@ systems:
   clip, about 1e-12 relative;
 * ``j_*`` the authors' J (expected count of successful steps = J_count - 1),
   ``jprob_*`` exact J_prob, ``jsum_*`` J_sum, ``jcount_*`` J_count;
-* ``h_authors``, ``h_laidlaw``, ``k_greedy``: :mod:`.horizon`, exact.
+* ``h_authors``, ``h_laidlaw``, ``k_greedy``: :mod:`.horizon`, exact;
+  ``gorp_probs`` the exact success probabilities behind them (stored until
+  p >= 1/2 + 4 sigma, enough for the law of their Monte Carlo estimate);
+* iterated / return rows along G_k: ``kappa`` (exact, float64 engine),
+  ``kappa_clipped``, ``j_authors`` (their J), ``jprob``, ``jsum``, ``jcount``.
 """
 
 from __future__ import annotations
