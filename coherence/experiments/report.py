@@ -190,7 +190,11 @@ METHODS = (
     "the authors' clipped trajectory KL (target probabilities floored at 1e-12), "
     "and G_k for k >= 2 (iterated, return experiments).",
     "Monte Carlo: only the authors' published H_hat (500 runs per (k, m)); it "
-    "enters a recomputation only as the explanation 'their Monte Carlo H'.",
+    "enters a recomputation only as the explanation 'their Monte Carlo H'. Its "
+    "exact law (Binomial(500, p) success counts from the exact GORP "
+    "probabilities, independent per (k, m)) decides whether a per-instance "
+    "H_hat is Monte Carlo noise (probability >= 1e-3) and predicts how many of "
+    "the 140 differ from the exact H.",
     "Instance lists: each published number is recomputed on the list of the "
     "commit that published it: 5f0aa98 (the 140 of the effective-horizon CSV), "
     "6c59281 (misalignment_vs_incoherence.json; 7 differ from 5f0aa98), "
