@@ -117,3 +117,52 @@ def test_full_audit_of_the_140_published_instances(tmp_path: Path) -> None:
     }
     for r in per:
         assert r["verdict"] in allowed[str(r["quantity"])], r
+
+
+def _chromium() -> str:
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("no headless Chromium (Debian: apt-get install -y chromium)")
+
+
+@pytest.mark.slow
+def test_report_in_a_headless_browser(tmp_path: Path) -> None:
+    # the HTML as a reader's browser shows it: every image decodes, every link
+    # resolves, and a screenshot of the page is not blank
+    import subprocess
+
+    import matplotlib.image
+
+    browser = _chromium()
+    html_path, _ = write_report(tmp_path / "R", workers=0, progress=False, limit=3)
+    url = html_path.resolve().as_uri()
+    common = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000",
+    ]
+    dom = subprocess.run(
+        [*common, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    ).stdout
+    images = re.findall(r"<img [^>]*src=\"([^\"]+)\"", dom)
+    assert len(images) == 5
+    assert 'data-images-loaded="5/5"' in dom, dom[-500:]
+    assert 'alt="[image failed to load]' not in dom
+    for target in re.findall(r"(?:src|href)=\"([^\"#:]+)\"", dom):
+        assert (html_path.parent / target).is_file(), target
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [*common, "--window-size=1280,2400", f"--screenshot={shot}", url],
+        capture_output=True,
+        timeout=120,
+    )
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[0] == 2400 and pixels.shape[1] == 1280
+    assert float(pixels[..., :3].std()) > 0.05  # text, tables and figures drawn

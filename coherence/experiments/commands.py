@@ -59,6 +59,17 @@ def _families(text: str | None) -> list[str] | None:
 
 
 def _items(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.ks is not None and args.experiment != "effective-horizon":
+        raise ValueError(
+            f"--ks: only effective-horizon uses GORP k values, not {args.experiment}"
+        )
+    if args.temperatures is not None and args.experiment != "misalignment":
+        raise ValueError(
+            f"--temperatures: only misalignment takes temperatures, "
+            f"not {args.experiment}"
+        )
+    if args.fresh_seed is not None and not args.fresh:
+        raise ValueError("--fresh-seed: given without --fresh N")
     families = _families(args.families)
     ks = parse_ks(args.ks) if args.ks is not None else None
     temps = (
@@ -67,7 +78,7 @@ def _items(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.fresh < 0:
         raise ValueError(f"--fresh: expected a non-negative integer, got {args.fresh}")
     items = instance_items(
-        args.experiment, fresh=args.fresh, fresh_seed=args.fresh_seed
+        args.experiment, fresh=args.fresh, fresh_seed=args.fresh_seed or 0
     )
     if families is not None:
         items = [it for it in items if it["family"] in families]
@@ -98,9 +109,17 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     wall = time.perf_counter() - start
+    full = len(instance_items(args.experiment)) if not args.fresh else len(items)
+    scope = (
+        "the whole published list"
+        if len(items) == full and not (args.ks or args.temperatures)
+        else f"PARTIAL: {len(items)} of {full} instances or non-default parameters"
+        if not args.fresh
+        else f"{len(items)} fresh instances"
+    )
     print(
-        f"{name}: {len(items)} instances, {len(rows)} rows, "
-        f"{wall:.1f} s -> {Path(args.out) / name}.parquet, .csv"
+        f"{name}: {len(items)} instances ({scope}), {len(rows)} rows, "
+        f"{wall:.1f} s -> {Path(args.out) / name}.parquet, .csv, .manifest.json"
     )
     return 0
 
@@ -112,7 +131,7 @@ def _audit(args: argparse.Namespace) -> int:
         errata,
         render_audit,
     )
-    from coherence.experiments.report import ensure_results
+    from coherence.experiments.report import coverage_header, ensure_results
 
     data = ensure_results(
         args.out,
@@ -129,8 +148,12 @@ def _audit(args: argparse.Namespace) -> int:
         data["return-improvement"],
     )
     per = audit_instances(eh)
+    print(coverage_header(data))
     print(render_audit(lines))
-    print("Per-instance audit (published vs exact; 1e-9 relative):")
+    print(
+        f"Per-instance audit, {len({(r['family'], r['seed']) for r in per})} "
+        "instances (published vs exact; 1e-9 relative):"
+    )
     from collections import Counter
 
     for (q, v), n in sorted(
@@ -147,7 +170,14 @@ def _timing(args: argparse.Namespace) -> int:
     from coherence.experiments.authors import authors_tree, published_instances
     from coherence.experiments.horizon import effective_horizon, monte_carlo_horizon
 
-    row = published_instances()[args.index]
+    rows = published_instances()
+    if not 0 <= args.index < len(rows):
+        raise ValueError(
+            f"--index: expected 0 <= index <= {len(rows) - 1}, got {args.index}"
+        )
+    if args.runs <= 0:
+        raise ValueError(f"--runs: expected a positive integer, got {args.runs}")
+    row = rows[args.index]
     tree = authors_tree(row.actions, row.depth, row.seed)
     t0 = time.perf_counter()
     exact = effective_horizon(tree)
@@ -218,7 +248,12 @@ def register(subparsers: Any) -> None:
             default=0,
             help="N fresh instances instead of the published ones",
         )
-        p.add_argument("--fresh-seed", type=int, default=0)
+        p.add_argument(
+            "--fresh-seed",
+            type=int,
+            default=None,
+            help="seed of the fresh draws (default 0; with --fresh only)",
+        )
         p.add_argument(
             "--families",
             default=None,

@@ -50,44 +50,80 @@ def _save(fig: Any, out: Path, stem: str) -> list[Path]:
 
 
 def effective_horizon_figure(rows: Sequence[dict[str, Any]], out: Path) -> list[Path]:
-    """Exact H (authors' GORP) against kappa_1(prior) and kappa_1(G_1), with a
-    least-squares line and Pearson r with its 95% bootstrap CI."""
+    """kappa_1(prior) and kappa_1(G_1) (y) against the exact effective horizon H
+    (x, the authors' GORP variant), as the paper's axes; the instances whose
+    published Monte Carlo H_hat differs from the exact H are ringed, with a
+    grey tick at their H_hat; least-squares line and Pearson r with its 95%
+    bootstrap CI (2000 resamples, seed 0)."""
+    from coherence.experiments.authors import published_instances
+
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     h = np.array([float(r["h_authors"]) for r in rows])
+    h_mc = {(p.family, p.seed): p.h_monte_carlo for p in published_instances()}
+    mc = np.array([h_mc.get((str(r["family"]), int(r["seed"])), np.nan) for r in rows])
+    off = np.isfinite(mc) & (np.abs(mc - h) > 1e-9)
+    fams = sorted({str(r["family"]) for r in rows})
     for ax, col, title in zip(
-        axes, ("kappa_prior_exact", "kappa_g1_exact"), ("prior", "G_1"), strict=True
+        axes, ("kappa_prior_exact", "kappa_g1_exact"), ("p", "G_1"), strict=True
     ):
         k = np.array([float(r[col]) for r in rows])
-        fams = sorted({str(r["family"]) for r in rows})
-        for fam in fams:
+        for i, fam in enumerate(fams):
             sel = np.array([str(r["family"]) == fam for r in rows])
-            ax.scatter(k[sel], h[sel], s=14, label=fam, alpha=0.8)
+            ax.scatter(
+                h[sel], k[sel], s=16, label=fam, alpha=0.85, marker="os^vDP*"[i % 7]
+            )
+        if off.any():
+            ax.scatter(
+                h[off],
+                k[off],
+                s=90,
+                facecolors="none",
+                edgecolors="red",
+                lw=1.2,
+                label=f"Monte Carlo H_hat differs ({int(off.sum())})",
+            )
+            ax.scatter(
+                mc[off], k[off], s=30, marker="|", color="grey", label="their H_hat"
+            )
         ok = np.isfinite(h)
         if ok.sum() >= 3:
-            slope, icpt = np.polyfit(k[ok], h[ok], 1)
-            xs = np.linspace(k[ok].min(), k[ok].max(), 50)
-            ax.plot(xs, slope * xs + icpt, "k-", lw=1)
+            slope, icpt = np.polyfit(h[ok], k[ok], 1)
+            xs = np.linspace(h[ok].min(), h[ok].max(), 50)
+            ax.plot(xs, slope * xs + icpt, "k--", lw=1)
             c = correlate(list(h[ok]), list(k[ok]))
             ax.set_title(
-                f"H vs kappa_1({title}): r = {c.r:.3f} [{c.low:.3f}, {c.high:.3f}]"
+                f"r(H, kappa_1({title})) = {c.r:.3f} [{c.low:.3f}, {c.high:.3f}], "
+                f"n = {int(ok.sum())}",
+                fontsize=9,
             )
-        ax.set_xlabel(f"kappa_1({title}) (exact)")
-        ax.set_ylabel("effective horizon H (exact)")
-    axes[1].legend(fontsize=7, ncol=2)
+        ax.set_xlabel("effective horizon H (exact; authors' GORP variant)")
+        ax.set_ylabel(f"kappa_1({title}) = KL_c({title} || Boltzmann_1)  [nats]")
+    axes[1].legend(fontsize=6, ncol=2)
     return _save(fig, out, "effective_horizon_vs_incoherence")
 
 
 def misalignment_figure(rows: Sequence[dict[str, Any]], out: Path) -> list[Path]:
-    """Pearson r(misalignment, kappa_delta(G_1)) against delta, exact and
-    clipped, with 95% bootstrap bands."""
+    """Pearson r(misalignment, kappa_delta(G_1)) against delta, exact kappa
+    (solid, circles, shaded band) and the authors' clipped KL (dashed,
+    squares, hatched band), 95% bootstrap bands; the curves coincide where
+    no target trajectory falls below the clip (large delta)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
     deltas = sorted({float(r["delta"]) for r in rows})
-    for col, label in (
-        ("kappa_g1_float", "exact kappa"),
-        ("kappa_g1_clipped", "clipped KL"),
-    ):
+    n = len({(str(r["family"]), int(r["seed"])) for r in rows})
+    styles = (
+        ("kappa_g1_float", "exact kappa (SPEC §4)", "-", "o", "C0", None),
+        (
+            "kappa_g1_clipped",
+            "their clipped KL (target >= 1e-12)",
+            "--",
+            "s",
+            "C3",
+            "//",
+        ),
+    )
+    for col, label, ls, marker, color, hatch in styles:
         rs, lo, hi, ds = [], [], [], []
         for d in deltas:
             sel = [r for r in rows if abs(float(r["delta"]) - d) < 1e-12]
@@ -102,52 +138,86 @@ def misalignment_figure(rows: Sequence[dict[str, Any]], out: Path) -> list[Path]
             rs.append(c.r)
             lo.append(c.low)
             hi.append(c.high)
-        ax.plot(ds, rs, marker="o", label=label)
-        ax.fill_between(ds, lo, hi, alpha=0.2)
+        ax.plot(
+            ds,
+            rs,
+            ls=ls,
+            marker=marker,
+            color=color,
+            label=label,
+            mfc="none" if hatch else color,
+        )
+        if hatch:
+            ax.fill_between(
+                ds, lo, hi, facecolor="none", edgecolor=color, hatch=hatch, lw=0
+            )
+        else:
+            ax.fill_between(ds, lo, hi, color=color, alpha=0.15)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_xscale("log")
-    ax.set_xlabel("temperature delta")
-    ax.set_ylabel("Pearson r (95% bootstrap CI)")
-    ax.set_title("misalignment vs kappa_delta(G_1)")
-    ax.legend()
+    ax.set_xlabel("temperature delta (log scale)")
+    ax.set_ylabel("Pearson r(misalignment, kappa_delta(G_1)), 95% CI")
+    ax.set_title(f"misalignment vs incoherence, n = {n} instances", fontsize=9)
+    ax.legend(fontsize=7)
     return _save(fig, out, "misalignment_vs_temperature")
 
 
 def iterated_figure(rows: Sequence[dict[str, Any]], out: Path) -> list[Path]:
-    """kappa_delta(G_k) along k per delta: mean and +- one standard deviation
-    over the instances, deterministic and stochastic panels."""
+    """kappa_delta(G_k) along k per delta on a log axis: the geometric mean over
+    the instances and a band of exp(mean log kappa +- sd log kappa) (computed
+    in log space, so it never leaves the axis), deterministic and stochastic
+    panels."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=False)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, stochastic in zip(axes, (False, True), strict=True):
         groups: dict[float, dict[int, list[float]]] = defaultdict(
             lambda: defaultdict(list)
         )
         for r in rows:
-            if bool(r["stochastic"]) == stochastic:
+            if bool(r["stochastic"]) == stochastic and float(r["kappa"]) > 0:
                 groups[float(r["delta"])][int(r["k"])].append(float(r["kappa"]))
-        for d in sorted(groups, reverse=True):
+        for i, d in enumerate(sorted(groups, reverse=True)):
             ks = sorted(groups[d])
-            mean = np.array([np.mean(groups[d][k]) for k in ks])
-            sd = np.array([np.std(groups[d][k]) for k in ks])
-            ax.plot(ks, mean, marker=".", label=f"delta = {d:g}")
-            # a log axis: the band's lower edge is floored at 1e-6
-            ax.fill_between(ks, np.maximum(mean - sd, 1e-6), mean + sd, alpha=0.15)
+            logs = [np.log(groups[d][k]) for k in ks]
+            mean = np.array([np.mean(v) for v in logs])
+            sd = np.array([np.std(v) for v in logs])
+            line = ax.plot(
+                ks, np.exp(mean), marker="osD^v"[i % 5], label=f"delta = {d:g}"
+            )
+            ax.fill_between(
+                ks,
+                np.exp(mean - sd),
+                np.exp(mean + sd),
+                color=line[0].get_color(),
+                alpha=0.15,
+            )
         ax.set_yscale("log")
-        ax.set_xlabel("k (G_k)")
-        ax.set_ylabel("kappa_delta(G_k)")
-        ax.set_title("stochastic" if stochastic else "deterministic (q clipped)")
+        ax.set_xlabel("k (policy G_k; G_0 = prior)")
+        ax.set_ylabel("kappa_delta(G_k) [nats], geometric mean +- 1 sd (log)")
+        n = len({int(r["seed"]) for r in rows if bool(r["stochastic"]) == stochastic})
+        ax.set_title(
+            ("stochastic, q unclipped" if stochastic else "deterministic, q clipped")
+            + f", {n} instances",
+            fontsize=9,
+        )
         if groups:
             ax.legend(fontsize=7)
     return _save(fig, out, "iterated_incoherence")
 
 
 def returns_figure(rows: Sequence[dict[str, Any]], out: Path) -> list[Path]:
-    """J_prob, J_sum and J_count along G_k, one line per instance."""
+    """J_prob, J_sum and J_count (SPEC §3) along G_k, one line per instance;
+    J_count counts the terminal step too: it is the authors' J + 1."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     series: dict[tuple[str, int, bool], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         series[(str(r["family"]), int(r["seed"]), bool(r["stochastic"]))].append(r)
+    labels = {
+        "jprob": "J_prob = P(every step succeeds)",
+        "jsum": "J_sum = E[sum_t log q(s_t, a_t)]",
+        "jcount": "J_count = E[# successful steps] + 1 (= authors' J + 1)",
+    }
     for ax, col in zip(axes, ("jprob", "jsum", "jcount"), strict=True):
         for (_, _, stochastic), pts in series.items():
             pts = sorted(pts, key=lambda r: int(r["k"]))
@@ -155,14 +225,20 @@ def returns_figure(rows: Sequence[dict[str, Any]], out: Path) -> list[Path]:
                 [int(r["k"]) for r in pts],
                 [float(r[col]) for r in pts],
                 color="C1" if stochastic else "C0",
-                alpha=0.7,
+                ls="--" if stochastic else "-",
+                marker="s" if stochastic else "o",
+                ms=3,
+                alpha=0.8,
                 lw=1,
             )
-        ax.set_title({"jprob": "J_prob", "jsum": "J_sum", "jcount": "J_count"}[col])
-        ax.set_xlabel("k (G_k)")
-    axes[0].plot([], [], color="C0", label="deterministic")
-    axes[0].plot([], [], color="C1", label="stochastic")
+        ax.set_ylabel(labels[col], fontsize=8)
+        ax.set_xlabel("k (policy G_k; G_0 = prior)")
+    axes[0].plot([], [], color="C0", marker="o", label="deterministic")
+    axes[0].plot([], [], color="C1", ls="--", marker="s", label="stochastic")
     axes[0].legend(fontsize=8)
+    fig.suptitle(
+        "returns along G_k on the authors' T4_A2 instances (q clipped)", fontsize=9
+    )
     return _save(fig, out, "return_improvement")
 
 

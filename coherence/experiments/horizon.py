@@ -37,8 +37,10 @@ is optimal for Q* (exact rationals).
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -57,6 +59,7 @@ __all__ = [
     "effective_horizon",
     "greedy_q_horizon",
     "monte_carlo_horizon",
+    "monte_carlo_law",
 ]
 
 VARIANTS = ("authors", "laidlaw")
@@ -384,6 +387,66 @@ def effective_horizon(
     return HorizonResult(
         h, stars, probs, greedy_q_horizon(tree), rechecks, threshold, per
     )
+
+
+def _binomial_below(p: float, n: int, need: int) -> float:
+    """P(X < need) for X ~ Binomial(n, p) (log-space terms, ``math.fsum``)."""
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    lp, lq = math.log(p), math.log1p(-p)
+    head = math.lgamma(n + 1)
+    terms = [
+        math.exp(
+            head - math.lgamma(x + 1) - math.lgamma(n - x + 1) + x * lp + (n - x) * lq
+        )
+        for x in range(need)
+    ]
+    return min(1.0, math.fsum(terms))
+
+
+def monte_carlo_law(
+    probs: dict[int, dict[int, float]],
+    actions: int,
+    *,
+    runs: int = 500,
+    threshold: float = 0.5,
+    max_m: int = DEFAULT_MS[-1],
+) -> dict[float, float]:
+    """The exact law of the authors' Monte Carlo H_hat given the exact GORP
+    success probabilities ``probs[k][m]`` (one variant of
+    :attr:`HorizonResult.probs`).
+
+    Their estimator runs ``runs`` independent GORP runs per (k, m), takes
+    m*_k = the first m (1, 2, 4, ...) whose success count is >= threshold *
+    runs, and H_hat = min_k (k + log_A m*_k): P(m*_k = m_j) =
+    prod_{i<j} P(X_i < c) P(X_j >= c), X_i ~ Binomial(runs, p_i), independent
+    across k. Rows of ``probs`` stop once p exceeds 1/2 + 4 sigma; the mass
+    left after the last stored m (< P(Bin(500, 0.589) < 250) ~ 3e-5) is put on
+    the next m, or on +inf past ``max_m``. Returns {H_hat: probability > 0}."""
+    need = math.ceil(threshold * runs - 1e-9)
+    per_k: list[dict[float, float]] = []
+    for k, by_m in sorted(probs.items()):
+        dist: dict[float, float] = defaultdict(float)
+        alive = 1.0
+        ms = sorted(int(m) for m in by_m)
+        for m in ms:
+            fail = _binomial_below(float(by_m[m]), runs, need)
+            h = int(k) + (math.log(m) / math.log(actions) if actions > 1 else 0.0)
+            dist[round(h, 9)] += alive * (1.0 - fail)
+            alive *= fail
+        nxt = 2 * ms[-1] if ms else max_m + 1
+        if alive > 0.0 and nxt <= max_m and float(by_m[ms[-1]]) >= threshold:
+            h = int(k) + (math.log(nxt) / math.log(actions) if actions > 1 else 0.0)
+            dist[round(h, 9)] += alive
+            alive = 0.0
+        dist[math.inf] += alive
+        per_k.append(dict(dist))
+    out: dict[float, float] = defaultdict(float)
+    for combo in itertools.product(*[list(d.items()) for d in per_k]):
+        out[min(h for h, _ in combo)] += math.prod(w for _, w in combo)
+    return {h: w for h, w in out.items() if w > 0.0}
 
 
 def greedy_q_horizon(tree: AuthorsTree) -> int:

@@ -11,7 +11,11 @@ systems:
   clip, about 1e-12 relative;
 * ``j_*`` the authors' J (expected count of successful steps = J_count - 1),
   ``jprob_*`` exact J_prob, ``jsum_*`` J_sum, ``jcount_*`` J_count;
-* ``h_authors``, ``h_laidlaw``, ``k_greedy``: :mod:`.horizon`, exact.
+* ``h_authors``, ``h_laidlaw``, ``k_greedy``: :mod:`.horizon`, exact;
+  ``gorp_probs`` the exact success probabilities behind them (stored until
+  p >= 1/2 + 4 sigma, enough for the law of their Monte Carlo estimate);
+* iterated / return rows along G_k: ``kappa`` (exact, float64 engine),
+  ``kappa_clipped``, ``j_authors`` (their J), ``jprob``, ``jsum``, ``jcount``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import math
 from collections.abc import Sequence
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
 from coherence import __version__
@@ -30,7 +35,6 @@ from coherence.experiments.authors import (
     AuthorsTree,
     authors_tree,
     candidate_seeds,
-    published_instances,
     tree_case,
 )
 from coherence.experiments.horizon import effective_horizon
@@ -43,15 +47,17 @@ from coherence.experiments.measures import (
     trajectory_kl_clipped,
     tree_mdp,
 )
-from coherence.reference.recurrences import Boltzmann
 
 __all__ = [
     "EXPERIMENTS",
+    "EXPERIMENT_LISTS",
     "ITERATED_DELTAS",
+    "ITERATIONS",
     "MC_SIGMA",
     "TEMPERATURES",
     "case_hash",
     "instance_items",
+    "published_seeds",
     "run_item",
 ]
 
@@ -104,15 +110,100 @@ def _tree(item: dict[str, Any]) -> AuthorsTree:
     )
 
 
+#: G_k iterations of the iterated and return-improvement experiments (their
+#: configs' max_iterations: k = 0..5).
+ITERATIONS = 5
+
+
+def _list_items(base: dict[str, Any], commits: Sequence[str]) -> list[dict[str, Any]]:
+    """The union of published instance lists, first list first, no repeats."""
+    from coherence.experiments.published import instance_list
+
+    seen: set[tuple[str, int]] = set()
+    out: list[dict[str, Any]] = []
+    for commit in commits:
+        for inst in instance_list(commit):
+            if (inst.family, inst.seed) in seen:
+                continue
+            seen.add((inst.family, inst.seed))
+            out.append(
+                base
+                | {
+                    "family": inst.family,
+                    "actions": inst.actions,
+                    "depth": inst.depth,
+                    "seed": inst.seed,
+                    "stochastic": False,
+                    "clip": None,
+                }
+            )
+    return out
+
+
+#: The published lists each experiment runs on (their union, in this order).
+EXPERIMENT_LISTS: dict[str, tuple[str, ...]] = {
+    "effective-horizon": ("5f0aa98",),
+    "misalignment": ("8fc0a62", "6c59281", "5f0aa98"),
+    "return-incoherence": ("1ce9489", "5f0aa98"),
+}
+
+
+@cache
+def published_seeds() -> frozenset[tuple[str, int]]:
+    """Every (family, seed) of every published instance list and of the
+    iterated / return-improvement instances (``--fresh`` never draws them)."""
+    from coherence.experiments.published import LISTS, instance_list
+
+    out = {(i.family, i.seed) for c in LISTS for i in instance_list(c)}
+    for it in _authors_t4_items({"experiment": ""}, "iterated") + _authors_t4_items(
+        {"experiment": ""}, "return-improvement"
+    ):
+        out.add((str(it["family"]).split("_stochastic")[0], int(it["seed"])))
+    return frozenset(out)
+
+
+def _authors_t4_items(base: dict[str, Any], experiment: str) -> list[dict[str, Any]]:
+    """The T4_A2 instances of their configs: iterated incoherence draws the
+    deterministic family from SeedSequence([0, 0]) (q clipped) and the
+    stochastic one from SeedSequence([0, 1]) (unclipped); strong return
+    improvement draws both from SeedSequence([0, 0]), both clipped."""
+    clip = list(ITERATED_CLIP)
+    groups: tuple[tuple[bool, int, list[float] | None], ...]
+    if experiment == "iterated":
+        groups = ((False, 0, clip), (True, 1, None))
+    else:
+        groups = ((False, 0, clip), (True, 0, clip))
+    items: list[dict[str, Any]] = []
+    for stochastic, spec_index, cl in groups:
+        for seed in candidate_seeds(spec_index, 5):
+            items.append(
+                base
+                | {
+                    "family": "T4_A2" + ("_stochastic" if stochastic else ""),
+                    "actions": 2,
+                    "depth": 4,
+                    "seed": seed,
+                    "stochastic": stochastic,
+                    "clip": cl,
+                    "spec_index": spec_index,
+                    "k_max": ITERATIONS,
+                }
+            )
+    return items
+
+
 def instance_items(
     experiment: str, *, fresh: int = 0, fresh_seed: int = 0
 ) -> list[dict[str, Any]]:
-    """The instances an experiment runs on: the 140 published effective-horizon
-    instances (``fresh`` = 0) or ``fresh`` new ones drawn round-robin over the
-    seven families from ``numpy.random.default_rng(fresh_seed)``; the iterated
-    and return-improvement experiments use T4_A2, 5 deterministic (q clipped to
-    [1e-3, 1 - 1e-3]) and 5 stochastic (unclipped), seeds = the first five
-    candidates of the family (spec_index 2)."""
+    """The instances an experiment runs on.
+
+    Published (``fresh`` = 0): effective horizon on 5f0aa98's 140;
+    misalignment on 8fc0a62's 420 (which holds the 6c59281 and 5f0aa98
+    lists); return-incoherence on 1ce9489's 140 and the 8 of 5f0aa98's
+    not among them; iterated and return-improvement on their configs' T4_A2
+    instances (:func:`_authors_t4_items`), k = 0..5. ``fresh`` > 0: that many
+    new instances drawn round-robin over the seven families from
+    ``numpy.random.default_rng(fresh_seed)``, skipping every published seed."""
     if experiment not in EXPERIMENTS:
         raise ValueError(
             f"experiment: unknown experiment {experiment!r}; expected one of "
@@ -122,52 +213,37 @@ def instance_items(
         raise ValueError(f"fresh: expected a non-negative integer, got {fresh!r}")
     base = {"experiment": experiment}
     if experiment in ("iterated", "return-improvement"):
-        seeds = candidate_seeds(2, 5)
-        items: list[dict[str, Any]] = []
-        for stochastic in (False, True):
-            for seed in seeds:
-                items.append(
-                    base
-                    | {
-                        "family": "T4_A2" + ("_stochastic" if stochastic else ""),
-                        "actions": 2,
-                        "depth": 4,
-                        "seed": seed,
-                        "stochastic": stochastic,
-                        "clip": None if stochastic else list(ITERATED_CLIP),
-                    }
-                )
-        return items
+        if fresh:
+            raise ValueError(
+                f"--fresh: {experiment} runs on the authors' ten T4_A2 instances only"
+            )
+        return _authors_t4_items(base, experiment)
     if fresh:
         import numpy as np
 
         rng = np.random.default_rng(fresh_seed)
-        drawn = rng.integers(0, 2**32, size=fresh, dtype=np.uint32)
-        return [
-            base
-            | {
-                "family": FAMILIES[i % len(FAMILIES)][0],
-                "depth": FAMILIES[i % len(FAMILIES)][1],
-                "actions": FAMILIES[i % len(FAMILIES)][2],
-                "seed": int(drawn[i]),
-                "stochastic": False,
-                "clip": None,
-                "fresh": True,
-            }
-            for i in range(fresh)
-        ]
-    return [
-        base
-        | {
-            "family": p.family,
-            "actions": p.actions,
-            "depth": p.depth,
-            "seed": p.seed,
-            "stochastic": False,
-            "clip": None,
-        }
-        for p in published_instances()
-    ]
+        taken = set(published_seeds())
+        out: list[dict[str, Any]] = []
+        while len(out) < fresh:
+            family, depth, actions = FAMILIES[len(out) % len(FAMILIES)]
+            seed = int(rng.integers(0, 2**32, dtype=np.uint32))
+            if (family, seed) in taken:
+                continue
+            taken.add((family, seed))
+            out.append(
+                base
+                | {
+                    "family": family,
+                    "depth": depth,
+                    "actions": actions,
+                    "seed": seed,
+                    "stochastic": False,
+                    "clip": None,
+                    "fresh": True,
+                }
+            )
+        return out
+    return _list_items(base, EXPERIMENT_LISTS[experiment])
 
 
 def _provenance(item: dict[str, Any], case: dict[str, object]) -> dict[str, Any]:
@@ -295,8 +371,8 @@ def run_item(item: dict[str, Any]) -> list[dict[str, Any]]:
             )
         return out
     if experiment in ("iterated", "return-improvement", "return-incoherence"):
-        depth = 4 if experiment == "return-incoherence" else int(item.get("k_max", 10))
-        # G_k to k = 10 in rationals grows large denominators: float64 here
+        depth = 4 if experiment == "return-incoherence" else int(item.get("k_max", 5))
+        # G_k in rationals grows large denominators: float64 here
         engine = exact_engine(mdp, "numpy")
         pols = g_policies(engine, depth)
         out = []
@@ -310,25 +386,21 @@ def run_item(item: dict[str, Any]) -> list[dict[str, Any]]:
                         "jprob": float(engine.j_prob(pol)),
                         "jsum": float(engine.j_sum(pol)),
                         "jcount": float(engine.j_count(pol)),
+                        "j_authors": float(engine.j_count(pol)) - 1.0,
                         "number_system": "float64",
                     }
                 )
                 continue
             for delta in deltas:
-                if tree.stochastic:
-                    # the clipped trajectory KL enumerates (A * A * 2)^(T+1)
-                    # trajectories per policy: only kappa itself here
-                    kappa = float(engine.kappa(pol, Boltzmann(float(delta))))
-                    clipped = None
-                else:
-                    kk = kappas(engine, mdp, tree, pol, float(delta))
-                    kappa, clipped = float(kk.exact), kk.clipped
+                kk = kappas(engine, mdp, tree, pol, float(delta))
                 row = base | {
                     "delta": float(delta),
-                    "kappa": kappa,
-                    "kappa_clipped": clipped,
+                    "kappa": float(kk.exact),
+                    "kappa_clipped": kk.clipped,
                     "number_system": "float64",
                 }
+                if experiment == "iterated":
+                    row["j_authors"] = float(engine.j_count(pol)) - 1.0
                 if experiment == "return-incoherence":
                     row["jsum"] = float(engine.j_sum(pol))
                 out.append(row)

@@ -1,8 +1,13 @@
 """Sweeps: resumable, parallel, with provenance, to Parquet and CSV.
 
 Each item (one instance of one experiment) has a content key: the SHA-256 of
-its parameters' canonical JSON together with the case hash and the package
-version. A finished item is written at once, atomically, as
+its parameters' canonical JSON together with the case hash, the package
+version and the code digest (:func:`code_digest`: the source of
+``coherence.experiments``, ``coherence.reference``, ``coherence.backends``
+and ``coherence._numbers``), so a change of code or parameters never reuses
+an old result. Beside each table, ``NAME.manifest.json`` records the code
+digest, the parameters, the instance set and whether it is the experiment's
+whole published list (``complete``). A finished item is written at once, atomically, as
 ``DIR/NAME.parts/KEY.json``; a rerun skips items whose part exists, so an
 interrupted sweep (Ctrl-C, a dead scheduler) resumes and loses no finished
 result. The tables ``DIR/NAME.parquet`` and ``DIR/NAME.csv`` are written last,
@@ -22,6 +27,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +36,43 @@ from coherence._io import atomic_write_text, ensure_directory
 from coherence.experiments.authors import tree_case
 from coherence.experiments.runs import _tree, case_hash, run_item
 
-__all__ = ["check_scheduler", "item_key", "read_table", "run_sweep"]
+__all__ = [
+    "check_scheduler",
+    "code_digest",
+    "item_key",
+    "read_manifest",
+    "read_table",
+    "run_sweep",
+]
+
+_CODE = ("experiments", "reference", "backends")
+
+
+@cache
+def code_digest() -> str:
+    """SHA-256 over the source files the rows depend on (path and bytes of
+    every ``.py`` of coherence/experiments, reference, backends, and
+    coherence/_numbers.py, sorted by path), plus the shipped data files."""
+    root = Path(__file__).resolve().parent.parent
+    files = [root / "_numbers.py"]
+    for sub in _CODE:
+        files += sorted((root / sub).rglob("*.py"))
+    files += sorted((root / "experiments" / "data").glob("*"))
+    h = hashlib.sha256()
+    for f in sorted(files):
+        if f.is_file():
+            h.update(f.relative_to(root).as_posix().encode("utf-8") + b"\0")
+            h.update(f.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def item_key(item: dict[str, Any]) -> str:
-    """The content key of an item (parameters + case hash + version)."""
+    """The content key of an item (parameters + case hash + version + code)."""
     body = {
         "item": item,
         "case": case_hash(tree_case(_tree(item))),
         "version": __version__,
+        "code": code_digest(),
     }
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
@@ -102,6 +136,18 @@ def _write_tables(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path
                 os.unlink(tmp)
         paths.append(target)
     return paths
+
+
+def read_manifest(directory: str | os.PathLike[str], name: str) -> dict[str, Any]:
+    """``DIR/NAME.manifest.json`` (a one-line ValueError when missing or bad)."""
+    path = Path(directory) / f"{name}.manifest.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the manifest ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the manifest is not a JSON object")
+    return data
 
 
 def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -196,17 +242,49 @@ def run_sweep(
         rows.extend(data["rows"])
     _write_tables(rows, directory, name)
     atomic_write_text(
-        directory / f"{name}.provenance.json",
-        json.dumps(
-            {
-                "sweep": name,
-                "coherence_version": __version__,
-                "items": len(keyed),
-                "rows": len(rows),
-                "keys": [k for k, _ in keyed],
-            },
-            indent=1,
-        )
+        directory / f"{name}.manifest.json",
+        json.dumps(manifest(items, name, [k for k, _ in keyed], len(rows)), indent=1)
         + "\n",
     )
     return rows
+
+
+def manifest(
+    items: Sequence[dict[str, Any]], name: str, keys: Sequence[str], rows: int
+) -> dict[str, Any]:
+    """What a table holds: code digest, version, the parameters shared by all
+    items and those that vary, the instance set, and ``complete``: whether
+    the instances are exactly the experiment's published list with default
+    parameters (:func:`coherence.experiments.runs.instance_items`)."""
+    from coherence.experiments.runs import instance_items
+
+    experiments = sorted({str(it.get("experiment")) for it in items})
+    complete = False
+    if len(experiments) == 1:
+        try:
+            default = instance_items(experiments[0])
+        except ValueError:
+            default = []
+        complete = [dict(it) for it in items] == default
+    shared: dict[str, Any] = {}
+    if items:
+        for k, v in items[0].items():
+            if k in ("family", "seed", "actions", "depth", "stochastic", "clip"):
+                continue
+            if all(it.get(k) == v for it in items):
+                shared[k] = v
+    return {
+        "format": "coherence-sweep-manifest/1",
+        "sweep": name,
+        "experiments": experiments,
+        "coherence_version": __version__,
+        "code_digest": code_digest(),
+        "parameters": shared,
+        "complete": complete,
+        "instances": len(items),
+        "rows": rows,
+        "instance_set": [
+            [it.get("family"), it.get("seed"), it.get("clip")] for it in items
+        ],
+        "keys": list(keys),
+    }
