@@ -257,16 +257,20 @@ def test_return_map_on_gambling_is_exact() -> None:
     )
 
 
-def _direct_success(P: Any, T: int, beta: float) -> float:
+def _direct_success(P: Any, T: int, beta: float, *, free_end: bool) -> float:
     """P(success) of the uniform policy from state 0 under exp:beta, by the
     backward recursion on the environment's own P (r_max = 1 for FrozenLake),
-    independent of the importer's state construction."""
+    independent of the importer's state construction: after a terminating step
+    each of the k remaining steps succeeds with probability exp(-beta) (reward
+    0 in the absorbing end, docs/envs.md), or with probability 1 under
+    exp-free-end."""
     n = len(P)
     w = [1.0] * n  # w_T
-    for _ in range(T):
+    for k in range(T):  # k steps remain after this one
+        after = 1.0 if free_end else math.exp(-beta) ** k
         w = [
             sum(
-                p * math.exp(beta * (reward - 1)) * (1.0 if done else w[int(nxt)]) / 4
+                p * math.exp(beta * (reward - 1)) * (after if done else w[int(nxt)]) / 4
                 for a in range(4)
                 for p, nxt, reward, done in P[s][a]
             )
@@ -275,19 +279,24 @@ def _direct_success(P: Any, T: int, beta: float) -> float:
     return w[0]
 
 
-def test_exp_map_charged_on_arrival_keeps_the_success_probability() -> None:
-    """Slippery FrozenLake, exp:1: steps whose reward depends on the next state
-    are charged on arrival; J_prob(prior) equals a direct recursion on P."""
+@pytest.mark.parametrize("success", ["exp:1", "exp-free-end:1"])
+def test_exp_map_charged_on_arrival_keeps_the_success_probability(
+    success: str,
+) -> None:
+    """Slippery FrozenLake: steps whose reward depends on the next state are
+    charged on arrival; J_prob(prior) equals a direct recursion on P, with the
+    steps after the end charged (exp) or free (exp-free-end)."""
     T = 8
     table = import_source(
-        "gymnasium:FrozenLake-v1", horizon=T, success="exp:1",
-        options={"is_slippery": True},
+        "gymnasium:FrozenLake-v1", horizon=T, success=success,
+        options={"is_slippery": True}, warn=False,
     )  # fmt: skip
     assert any("due]" in name for name in table.states)  # arrival tags exist
     mdp = to_mdp(table)
     got = Evaluator(mdp, "numpy").value("J_prob", PolicySpec("prior"))
     P = ToyTextSource("FrozenLake-v1", {"is_slippery": True}).raw_table()
-    assert abs(got - _direct_success(P, T, 1.0)) <= 1e-12
+    want = _direct_success(P, T, 1.0, free_end=success.startswith("exp-free-end"))
+    assert abs(got - want) <= 1e-12 * want
 
 
 def test_goal_map_makes_temperature_idle() -> None:
