@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("gymnasium")
 pytest.importorskip("minigrid")
 
+from coherence._numbers import format_rational
 from coherence.cli import main
 from coherence.envs import (
     case_json,
@@ -121,6 +122,142 @@ def test_slippery_probabilities_are_thirds() -> None:
     assert exact_probabilities([0.1, 0.9], "row") == [Fraction(1, 10), Fraction(9, 10)]
     with pytest.raises(ValueError, match=r"row: probabilities sum to 0\.9"):
         exact_probabilities([0.4, 0.5], "row")
+
+
+# ----------------------------------------------- replay of the real step
+TOYTEXT_REPLAYS = [
+    ("FrozenLake-v1", {"is_slippery": True}, 12),
+    ("FrozenLake8x8-v1", {"is_slippery": False}, 16),
+    ("CliffWalking-v1", {}, 12),
+    ("Taxi-v4", {}, 5),
+]
+
+
+@pytest.mark.parametrize(("env_id", "options", "horizon"), TOYTEXT_REPLAYS)
+def test_toytext_case_replays_through_the_real_environment(
+    env_id: str, options: dict[str, Any], horizon: int
+) -> None:
+    """The real ``env.step`` (``gymnasium.make``, reset and action seeds 5),
+    sampled along 200 random episodes of up to T steps: each start state is in
+    the case's initial distribution, each observed successor has positive
+    probability in the case's row (the ended state, goal or not, where the
+    environment terminates), and the successors of a deterministic row are the
+    one observed. Slippery rows are compared in distribution by
+    :func:`test_slippery_frequencies_match_the_case`."""
+    import gymnasium
+
+    table = import_source(
+        f"gymnasium:{env_id}", horizon=horizon, options=options, warn=False
+    )
+    source = ToyTextSource(env_id, options)
+    index = {name: i for i, name in enumerate(table.states)}
+    start = {table.states[i] for i, _ in table.initial}
+    env = gymnasium.make(env_id, **options)
+    rng = random.Random(5)
+    compared = 0
+    for episode in range(200):
+        obs, _ = env.reset(seed=5 + episode)
+        name = source.state_name(int(obs))
+        assert name in start
+        for _ in range(horizon):
+            action = rng.randrange(len(table.actions))
+            row = dict(table.rows[index[name]][action])
+            obs, reward, terminated, _, _ = env.step(action)
+            nxt = source.state_name(int(obs))
+            if terminated:
+                goal = float(reward) > 0 or int(obs) in source.goal_states
+                nxt = f"ended: {nxt}{' (goal)' if goal else ''}"
+            assert row.get(index[nxt], 0) > 0, (name, action, nxt)
+            if len(row) == 1:
+                assert row == {index[nxt]: 1}
+            compared += 1
+            if terminated:
+                break
+            name = nxt
+    assert compared > 500
+
+
+def test_slippery_frequencies_match_the_case() -> None:
+    """Slippery FrozenLake's real ``step``, sampled 40,000 times from every
+    non-terminal state and action (seeded), against the case's probabilities:
+    Pearson's chi-square over all rows (each row contributes its successors
+    minus one degrees of freedom) has a p-value above 1e-3. The seeds fix the
+    statistic, so the test is deterministic."""
+    stats = pytest.importorskip("scipy.stats")
+    import gymnasium
+
+    table = import_source(
+        "gymnasium:FrozenLake-v1", horizon=40, options={"is_slippery": True}
+    )
+    source = ToyTextSource("FrozenLake-v1", {"is_slippery": True})
+    index = {name: i for i, name in enumerate(table.states)}
+    env = gymnasium.make("FrozenLake-v1", is_slippery=True).unwrapped
+    env.reset(seed=9)
+    chi2, dof = 0.0, 0
+    for s in range(16):
+        name = source.state_name(s)
+        if name not in index:  # holes and the goal: the episode has ended
+            continue
+        for a in range(4):
+            counts: dict[int, int] = {}
+            n = 625
+            for _ in range(n):
+                env.s = s
+                obs, reward, terminated, _, _ = env.step(a)
+                label = source.state_name(int(obs))
+                if terminated:
+                    label = f"ended: {label}{' (goal)' if reward > 0 else ''}"
+                j = index[label]
+                counts[j] = counts.get(j, 0) + 1
+            row = dict(table.rows[index[name]][a])
+            assert set(counts) <= set(row)
+            chi2 += sum(
+                (counts.get(j, 0) - n * float(p)) ** 2 / (n * float(p))
+                for j, p in row.items()
+            )
+            dof += len(row) - 1
+    assert dof > 50
+    assert stats.chi2.sf(chi2, dof) > 1e-3
+
+
+@needs_bridge
+@pytest.mark.parametrize(
+    "file",
+    [
+        "MiniGrid-KeyCorridorS3R1-v0.npz",
+        "maze_easy_l0_30_fs1.npz",
+        "MiniGrid-Empty-16x16-DistanceShaped-v0.npz",
+    ],
+)
+def test_bridge_case_replays_through_the_file(file: str) -> None:
+    """A BRIDGE file is its own dynamics: 300 random action sequences (seed
+    13) read straight from ``transitions`` and ``rewards`` with numpy, against
+    the case under return>=1000 (no cap is reached, so every state name carries
+    the exact return): successors, terminations (next state -1) and returns
+    agree at every step."""
+    T = 30
+    data = np.load(BRIDGE / file)
+    nxt_of, reward_of = data["transitions"], data["rewards"]
+    table = import_source(f"bridge:{BRIDGE / file}", horizon=T, success="return>=1000")
+    index = {name: i for i, name in enumerate(table.states)}
+    rng = random.Random(13)
+    for _ in range(300):
+        s, total = 0, Fraction(0)
+        name = "s0 [return 0]"
+        assert table.initial == [(index[name], Fraction(1))]
+        for _t in range(T):
+            a = rng.randrange(nxt_of.shape[1])
+            ((j, p),) = table.rows[index[name]][a]
+            assert p == 1
+            r = reward_of[s, a]  # float32: str is its shortest decimal
+            total += Fraction(str(r))
+            s = int(nxt_of[s, a])
+            goal = " (goal)" if s < 0 and r > 0 else ""
+            where = "ended: episode ended" + goal if s < 0 else f"s{s}"
+            name = f"{where} [return {format_rational(total)}]"
+            assert table.states[j] == name
+            if s < 0:
+                break
 
 
 # ---------------------------------------------------------- every import
@@ -314,37 +451,156 @@ def test_goal_map_makes_temperature_idle() -> None:
 
 
 # --------------------------------------------------------------- MiniGrid
-@pytest.mark.parametrize(
-    ("env_id", "horizon"),
-    [("MiniGrid-DoorKey-5x5-v0", 24), ("MiniGrid-KeyCorridorS3R1-v0", 18)],
-)
-def test_minigrid_case_replays_through_the_real_environment(
-    env_id: str, horizon: int
-) -> None:
-    """Random action sequences (seed 7) stepped through a fresh environment,
-    with its own random generator and observations, visit exactly the states
-    the case's deterministic rows predict, up to termination."""
-    table = import_source(f"minigrid:{env_id}", horizon=horizon)
+#: One layout of each supported MiniGrid family, at horizons that keep the
+#: import and the replay well under a second each.
+MINIGRID_REPLAYS = [
+    ("MiniGrid-DoorKey-5x5-v0", 24),
+    ("MiniGrid-KeyCorridorS3R1-v0", 18),
+    ("MiniGrid-LavaCrossingS9N1-v0", 16),
+    ("MiniGrid-FourRooms-v0", 10),
+    ("MiniGrid-MemoryS7-v0", 14),
+    ("MiniGrid-Unlock-v0", 12),
+    ("MiniGrid-MultiRoom-N2-S4-v0", 12),
+    ("MiniGrid-GoToDoor-5x5-v0", 10),
+    ("MiniGrid-Fetch-5x5-N2-v0", 10),
+]
+
+
+def replay_minigrid(
+    env_id: str, horizon: int, success: str, episodes: int, seed: int
+) -> int:
+    """Random action sequences (``random.Random(seed)``) stepped through a
+    fresh environment, with its own random generator and observations, from
+    ``reset(seed=0)``; every observed successor, termination and goal must be
+    the case's row (deterministic: one successor of probability 1), and under
+    ``return>=`` every observed reward the one the case accumulates in its
+    state names. Returns the number of steps compared."""
+    table = import_source(f"minigrid:{env_id}", horizon=horizon, success=success)
     index = {name: i for i, name in enumerate(table.states)}
-    rng = random.Random(7)
-    for _ in range(30):
+    smap = parse_success_map(success)
+    rng = random.Random(seed)
+    steps = 0
+
+    def tagged(label: str, t: int, total: Fraction) -> str:
+        if smap.kind != "return>=":
+            return label
+        assert smap.parameter is not None
+        shown = min(total, smap.parameter) if total >= smap.parameter else total
+        return f"{label} [return {format_rational(shown)}]"
+
+    def timed(label: str, t: int) -> str:
+        return f"t={t} | {label}" if table.source["unrolled_over_time"] else label
+
+    for _ in range(episodes):
         fresh = GridSource(env_id, seed=0)
         env = fresh.env
-        name = fresh.state_name(fresh.read())
+        total = Fraction(0)
+        name = timed(tagged(fresh.state_name(fresh.read()), 0, total), 0)
         assert table.initial == [(index[name], Fraction(1))]
-        for _t in range(horizon):
+        for t in range(horizon):
             action = rng.randrange(7)
             ((nxt, p),) = table.rows[index[name]][action]
             assert p == 1
             _, reward, terminated, _, _ = env.step(action)
+            steps += 1
+            total += Fraction(str(float(reward)))
             state = fresh.read()
             if terminated:
                 goal = float(reward) > 0
                 label = fresh.end_name(state) + (" (goal)" if goal else "")
-                assert table.states[nxt] == f"ended: {label}"
+                assert table.states[nxt] == tagged(f"ended: {label}", t + 1, total)
                 break
-            name = fresh.state_name(state)
-            assert table.states[nxt] == name
+            name = timed(tagged(fresh.state_name(state), t + 1, total), t + 1)
+            assert table.states[nxt] == name, (env_id, t, action)
+    return steps
+
+
+@pytest.mark.parametrize(("env_id", "horizon"), MINIGRID_REPLAYS)
+def test_minigrid_case_replays_through_the_real_environment(
+    env_id: str, horizon: int
+) -> None:
+    """30 random episodes (seed 7) of the real environment follow the case's
+    rows exactly, up to termination (:func:`replay_minigrid`)."""
+    assert replay_minigrid(env_id, horizon, "goal", episodes=30, seed=7) > 0
+
+
+def test_minigrid_rewards_replay_through_the_real_environment() -> None:
+    """Under return>=1 the case keeps the exact return in its (time-unrolled)
+    states: the real environment's rewards, summed along 30 random episodes of
+    DoorKey-5x5 (seed 11), are the returns the case's states name."""
+    assert replay_minigrid("MiniGrid-Empty-5x5-v0", 12, "return>=1", 30, 11) > 0
+    assert replay_minigrid("MiniGrid-DoorKey-5x5-v0", 16, "return>=1", 30, 11) > 0
+
+
+def test_moving_obstacles_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Dynamic-Obstacles moves its obstacles with np_random inside
+    ``except Exception: pass``, which swallows the guard's exception; the guard
+    records the draw anyway and the import is refused (exit 2, one line, no
+    file)."""
+    for env_id in ("MiniGrid-Dynamic-Obstacles-5x5-v0",
+                   "MiniGrid-Dynamic-Obstacles-Random-6x6-v0"):  # fmt: skip
+        out = tmp_path / "case.json"
+        assert main(["import", f"minigrid:{env_id}", "--horizon", "5",
+                     "--out", str(out)]) == 2  # fmt: skip
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert err[0].startswith(f"coherence: error: environment: {env_id}'s step")
+        assert "draws random numbers (np_random.integers" in err[0]
+        assert not out.exists()
+
+
+class _CoinFlip:
+    """A MiniGrid Empty layout whose ``step`` turns the agent on a coin flip of
+    Python's own generator (not ``np_random``), and one whose ``step`` keeps a
+    counter outside the state; registered under test-only ids."""
+
+    @staticmethod
+    def register() -> None:
+        import gymnasium
+        from gymnasium.envs.registration import registry
+        from minigrid.envs import EmptyEnv
+
+        class CoinEnv(EmptyEnv):  # type: ignore[misc]
+            coin = random.Random(3)
+
+            def step(self, action: Any) -> Any:
+                out = super().step(action)
+                if self.coin.random() < 0.5:
+                    self.agent_dir = (self.agent_dir + 1) % 4
+                return out
+
+        class CounterEnv(EmptyEnv):  # type: ignore[misc]
+            def step(self, action: Any) -> Any:
+                self.presses = getattr(self, "presses", 0) + 1
+                return super().step(action)
+
+        for name, cls in (("Coin", CoinEnv), ("Counter", CounterEnv)):
+            env_id = f"MiniGrid-Test{name}-v0"
+            if env_id not in registry:
+                gymnasium.register(id=env_id, entry_point=lambda c=cls: c(size=5))
+
+
+@pytest.mark.parametrize(
+    ("env_id", "message"),
+    [
+        ("MiniGrid-TestCoin-v0", "is not a function of the state"),
+        ("MiniGrid-TestCounter-v0", "changes env.presses, which the state"),
+    ],
+)
+def test_steps_that_are_not_functions_of_the_state_are_refused(
+    env_id: str, message: str
+) -> None:
+    """Randomness from another generator shows as two copies of the
+    environment disagreeing on a re-run step; hidden state as an attribute the
+    step changes outside the enumerated state. Both are one-line refusals."""
+    _CoinFlip.register()
+    with pytest.raises(ValueError) as info:
+        import_source(f"minigrid:{env_id}", horizon=6)
+    text = str(info.value)
+    assert message in text and "\n" not in text
+    assert text.startswith(f"environment: {env_id}")
 
 
 def test_minigrid_state_names_are_readable() -> None:

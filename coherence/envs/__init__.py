@@ -25,7 +25,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from coherence.envs.output import DEFAULT_QUERIES, case_json, to_mdp, write_case_json
+from coherence.envs.output import (
+    DEFAULT_QUERIES,
+    case_json,
+    end_probability,
+    to_mdp,
+    write_case_json,
+)
 from coherence.envs.success import SuccessMap, parse_success_map
 from coherence.envs.tabular import (
     DEFAULT_MAX_STATES,
@@ -43,6 +49,7 @@ __all__ = [
     "SuccessMap",
     "Table",
     "case_json",
+    "end_probability",
     "from_benchmark",
     "from_bridge",
     "from_gymnasium",

@@ -43,7 +43,6 @@ from coherence.envs.success import R_END, SuccessMap
 __all__ = [
     "BEYOND_HORIZON",
     "DEFAULT_MAX_STATES",
-    "EPISODE_OVER",
     "Outcome",
     "Source",
     "Table",
@@ -55,7 +54,6 @@ __all__ = [
 ]
 
 BEYOND_HORIZON = "beyond horizon"
-EPISODE_OVER = "episode over"
 #: Default bound on the number of case states (``--max-states``).
 DEFAULT_MAX_STATES = 1_000_000
 
@@ -244,7 +242,7 @@ class _Builder:
         return i, True
 
 
-_LIVE, _END, _OVER, _SINK = "live", "end", "over", "sink"
+_LIVE, _END, _SINK = "live", "end", "sink"
 
 
 def _tag_text(smap: SuccessMap, tag: Fraction | None) -> str:
@@ -378,15 +376,10 @@ def tabulate(
             kind = key[0]
             if kind == _SINK:
                 continue
-            if kind == _OVER:
-                rows[i] = to(i)
-                continue
             if kind == _END:
                 _, end_state, end_tag, end_goal = key
-                if smap.kind == "exp-free-end":
-                    j, new = builder.add((_OVER,), step + 1)
-                elif smap.kind == "exp" and end_tag is not None:
-                    # the reward due is charged once; then the absorbing state
+                if smap.is_exp and end_tag is not None:
+                    # the reward due is charged once; then the absorbing end
                     j, new = builder.add((_END, end_state, None, end_goal), step + 1)
                 else:
                     j, new = i, False
@@ -464,10 +457,6 @@ def tabulate(
             names.append(BEYOND_HORIZON)
             success.append([one] * n_actions)
             terminal.append(Fraction(0) if smap.kind == "goal" else one)
-        elif kind == _OVER:
-            names.append(EPISODE_OVER)
-            success.append([one] * n_actions)
-            terminal.append(one)
         elif kind == _END:
             _, state, tag, goal = key
             label = source.end_name(state) + (" (goal)" if goal else "")
