@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import itertools
 import json
 import math
 import random
@@ -22,6 +23,7 @@ from coherence._numbers import format_rational
 from coherence.cli import main
 from coherence.envs import (
     case_json,
+    end_probability,
     import_source,
     parse_success_map,
     to_mdp,
@@ -434,6 +436,141 @@ def test_exp_map_charged_on_arrival_keeps_the_success_probability(
     P = ToyTextSource("FrozenLake-v1", {"is_slippery": True}).raw_table()
     want = _direct_success(P, T, 1.0, free_end=success.startswith("exp-free-end"))
     assert abs(got - want) <= 1e-12 * want
+
+
+def _frozen_lake_endings(
+    slippery: bool, T: int
+) -> tuple[dict[int, Fraction], dict[int, Fraction], Fraction]:
+    """Under the uniform prior, straight from the environment's P (exact):
+    the probability that the episode ends in the goal at step n, in a hole at
+    step n (n = 1..T), and that it is still running after T steps."""
+    P = ToyTextSource("FrozenLake-v1", {"is_slippery": slippery}).raw_table()
+    goal: dict[int, Fraction] = {}
+    hole: dict[int, Fraction] = {}
+    alive: dict[int, Fraction] = {0: Fraction(1)}
+    for n in range(1, T + 1):
+        nxt: dict[int, Fraction] = {}
+        for s, m in alive.items():
+            for a in range(4):
+                row = P[s][a]
+                probs = exact_probabilities([e[0] for e in row], "P")
+                for (_, j, reward, done), p in zip(row, probs, strict=True):
+                    mass = m * p / 4
+                    if done:
+                        where = goal if reward > 0 else hole
+                        where[n] = where.get(n, Fraction(0)) + mass
+                    else:
+                        nxt[int(j)] = nxt.get(int(j), Fraction(0)) + mass
+        alive = nxt
+    return goal, hole, sum(alive.values(), Fraction(0))
+
+
+def _reweighted(
+    goal: dict[int, Fraction],
+    hole: dict[int, Fraction],
+    alive: Fraction,
+    weight: Any,
+    k: int,
+) -> tuple[float, float]:
+    """P(goal), P(hole) when every trajectory's prior probability is
+    multiplied by weight(kind, n)^k and renormalised: G_k (= T_k) on
+    deterministic dynamics (SPEC §7 claim 14)."""
+    g = sum(float(m) * weight("goal", n) ** k for n, m in goal.items())
+    h = sum(float(m) * weight("hole", n) ** k for n, m in hole.items())
+    a = float(alive) * weight("alive", None) ** k
+    return g / (g + h + a), h / (g + h + a)
+
+
+def test_exp_map_heads_for_the_goal_on_deterministic_frozen_lake() -> None:
+    """Non-slippery FrozenLake, T = 8: a trajectory's success probability is
+    exp(R - 8) under exp:1 (the steps after the end charged at reward 0) and
+    exp(R - n) under exp-free-end:1 (n its length). G_k = T_k reweights the
+    prior's trajectories by that to the power k, so P(goal) and P(hole) follow
+    from the prior's ending probabilities computed on P: exp:1 heads for the
+    goal (P(goal) rises to 0.898 at k = 8), exp-free-end:1 for the nearest hole
+    (P(hole) > 0.999 from k = 2). The engine agrees to 1e-12 at k = 1..8."""
+    T = 8
+    goal, hole, alive = _frozen_lake_endings(False, T)
+    weights = {
+        "exp:1": lambda kind, n: math.exp((1 if kind == "goal" else 0) - T),
+        "exp-free-end:1": lambda kind, n: math.exp(
+            (1 if kind == "goal" else 0) - (T if n is None else n)
+        ),
+    }
+    rising = []
+    for success, weight in weights.items():
+        table = import_source(
+            "gymnasium:FrozenLake-v1", horizon=T, success=success,
+            options={"is_slippery": False}, warn=False,
+        )  # fmt: skip
+        ev = Evaluator(to_mdp(table), "numpy")
+        for k in range(1, 9):
+            want = _reweighted(goal, hole, alive, weight, k)
+            for spec in (PolicySpec("G", k=k), PolicySpec("T", alpha=Fraction(k))):
+                occ = ev.value("occupancy", spec)
+                got = (
+                    end_probability(table, occ, goal=True),
+                    end_probability(table, occ, goal=False),
+                )
+                for g, w in zip(got, want, strict=True):
+                    assert abs(g - w) <= 1e-12 * max(w, 1e-300), (success, k)
+            if success == "exp:1":
+                rising.append(want[0])
+            elif k >= 2:
+                assert want[1] > 0.999
+    assert rising == sorted(rising) and rising[0] > float(sum(goal.values()))
+    assert round(rising[-1], 3) == 0.898
+
+
+def _ended(table: Any, goal: bool) -> list[int]:
+    """Indices of the table's ended states, those in a goal or the others."""
+    return [
+        s
+        for s, name in enumerate(table.states)
+        if name.startswith("ended: ") and (" (goal)" in name) == goal
+    ]
+
+
+def test_exp_map_heads_for_the_goal_on_slippery_frozen_lake() -> None:
+    """Slippery FrozenLake, T = 8, in ball arithmetic (every value an
+    enclosure of the exact one, so each comparison is proved): under exp:1,
+    P(goal) of G_k and of T_k rises strictly with k = 1..4 from the prior's;
+    under exp-free-end:1, P(hole) of G_k rises instead. The prior's P(goal)
+    equals the non-slippery prior's (computed on P, exact): a uniform action
+    that slips uniformly to itself or a perpendicular direction moves in a
+    uniform direction."""
+    pytest.importorskip("flint")
+    T = 8
+    goal, _, _ = _frozen_lake_endings(True, T)
+    prior_goal = sum(goal.values(), Fraction(0))
+    assert prior_goal == sum(_frozen_lake_endings(False, T)[0].values(), Fraction(0))
+    for success in ("exp:1", "exp-free-end:1"):
+        table = import_source(
+            "gymnasium:FrozenLake-v1", horizon=T, success=success,
+            options={"is_slippery": True}, warn=False,
+        )  # fmt: skip
+        ev = Evaluator(to_mdp(table), "certified")
+
+        def ends(
+            spec: PolicySpec, goal: bool, ev: Evaluator = ev, table: Any = table
+        ) -> Any:
+            occ = ev.value("occupancy", spec)
+            total: Any = 0
+            for s in _ended(table, goal):
+                total = total + occ[T][s]
+            return total
+
+        prior = ends(PolicySpec("prior"), True)
+        assert prior.contains(float(prior_goal)) and prior.rad() < 1e-15
+        if success == "exp:1":
+            for make in (lambda k: PolicySpec("G", k=k),
+                         lambda k: PolicySpec("T", alpha=Fraction(k))):  # fmt: skip
+                seq = [prior] + [ends(make(k), True) for k in range(1, 5)]
+                assert all(b - a > 0 for a, b in itertools.pairwise(seq)), seq
+        else:
+            seq = [ends(PolicySpec("prior"), False)]
+            seq += [ends(PolicySpec("G", k=k), False) for k in range(1, 5)]
+            assert all(b - a > 0 for a, b in itertools.pairwise(seq)), seq
 
 
 def test_goal_map_makes_temperature_idle() -> None:
