@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.util
 import itertools
 import json
 import math
@@ -22,6 +23,7 @@ pytest.importorskip("minigrid")
 from coherence._numbers import format_rational
 from coherence.cli import main
 from coherence.envs import (
+    DroppedRewardWarning,
     case_json,
     end_probability,
     import_source,
@@ -268,9 +270,12 @@ IMPORTS: list[tuple[str, int, str, dict[str, Any], str]] = [
     ("gymnasium:FrozenLake-v1", 8, "goal", {"is_slippery": True}, "auto"),
     ("gymnasium:FrozenLake-v1", 6, "exp:1", {"is_slippery": True}, "auto"),
     ("gymnasium:FrozenLake8x8-v1", 14, "return>=1", {"is_slippery": False}, "auto"),
+    ("gymnasium:FrozenLake-v1", 8, "scored", {"is_slippery": True}, "auto"),
+    ("gymnasium:CliffWalking-v1", 15, "exp:1/10", {}, "numpy"),
     ("gymnasium:CliffWalking-v1", 15, "goal", {}, "auto"),
     ("gymnasium:Taxi-v4", 4, "goal", {}, "numpy"),
     ("minigrid:MiniGrid-Empty-5x5-v0", 8, "exp:1", {}, "auto"),
+    ("minigrid:MiniGrid-Empty-5x5-v0", 8, "exp-free-end:1", {}, "auto"),
     ("minigrid:MiniGrid-DoorKey-5x5-v0", 14, "goal", {}, "numpy"),
     ("minigrid:MiniGrid-LavaCrossingS9N1-v0", 10, "goal", {}, "numpy"),
     ("minigrid:MiniGrid-KeyCorridorS3R1-v0", 10, "goal", {}, "numpy"),
@@ -296,7 +301,9 @@ def check_import(
     SPEC §4) is answered on ``backend``, exactly where CASE_FORMAT says so under
     ``auto``; J_prob is a probability and G_1 never lowers it (SPEC §7 claim
     10)."""
-    table = import_source(source, horizon=horizon, success=success, options=options)
+    table = import_source(
+        source, horizon=horizon, success=success, options=options, warn=False
+    )
     data = json.loads(json.dumps(case_json(table)))
     case = case_from_json(data)
     assert case.mdp == to_mdp(table)
@@ -773,6 +780,97 @@ def test_bridge_keycorridor_is_solved_by_one_conditioning() -> None:
     assert ev.value("J_prob", PolicySpec("prior")) < Fraction(1, 100)
 
 
+@needs_bridge
+def test_goal_map_warns_about_the_rewards_it_ignores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Empty-16x16-DistanceShaped under goal at T = 40 (all 784 states
+    reached): one warning on stderr counting the (s, a) entries that do not end
+    the episode (next state >= 0) and have a positive reward, counted from the
+    file's arrays, and naming the maps that keep them; it is also recorded in
+    the case. KeyCorridor and the Procgen maze have no positive reward on a
+    step that does not end the episode, so no warning."""
+    file = BRIDGE / "MiniGrid-Empty-16x16-DistanceShaped-v0.npz"
+    data = np.load(file)
+    dropped = int(((data["transitions"] >= 0) & (data["rewards"] > 0)).sum())
+    out = tmp_path / "case.json"
+    assert main(["import", f"bridge:{file}", "--horizon", "40", "--quiet",
+                 "--out", str(out)]) == 0  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("coherence: warning: success goal")
+    assert f": {dropped} reached (state, action) entries" in err[0]
+    assert "--success scored (at least one scoring step)" in err[0]
+    case = json.loads(out.read_text())
+    assert sum(name.startswith("s") for name in case["states"]) == 784
+    assert case["source"]["warnings"] == [err[0].removeprefix("coherence: warning: ")]
+    for quiet in ("MiniGrid-KeyCorridorS3R1-v0.npz", "maze_easy_l0_30_fs1.npz"):
+        arrays = np.load(BRIDGE / quiet)
+        assert not ((arrays["transitions"] >= 0) & (arrays["rewards"] > 0)).any()
+        assert main(["import", f"bridge:{BRIDGE / quiet}", "--horizon", "30",
+                     "--quiet", "--out", str(out)]) == 0  # fmt: skip
+        assert capsys.readouterr().err == ""
+    with pytest.warns(DroppedRewardWarning, match=f": {dropped} reached"):
+        import_source(f"bridge:{file}", horizon=40)
+
+
+def test_exp_free_end_warns_that_ending_is_free() -> None:
+    """exp-free-end names what it does to terminations; exp does not warn."""
+    with pytest.warns(DroppedRewardWarning, match="charges nothing after the"):
+        import_source("gymnasium:FrozenLake-v1", horizon=4, success="exp-free-end:1")
+    assert (
+        import_source("gymnasium:FrozenLake-v1", horizon=4, success="exp:1").warnings
+        == []
+    )
+
+
+@needs_bridge
+def test_scored_map_is_at_least_one_scoring_step() -> None:
+    """scored: KeyCorridor's rewards are 0 and 1, so scored is return>=1 (the
+    same J_prob(prior), exact); on Empty-16x16-DistanceShaped (rewards -0.2 ..
+    1.1) J_prob(prior) at T = 12 is P(some step has reward > 0) under the
+    uniform prior, by a forward pass over the file's arrays (exact)."""
+    kc = f"bridge:{BRIDGE}/MiniGrid-KeyCorridorS3R1-v0.npz"
+    values = [
+        Evaluator(to_mdp(import_source(kc, horizon=40, success=m)), "exact").value(
+            "J_prob", PolicySpec("prior")
+        )
+        for m in ("scored", "return>=1")
+    ]
+    assert values[0] == values[1] > 0
+    file = BRIDGE / "MiniGrid-Empty-16x16-DistanceShaped-v0.npz"
+    data = np.load(file)
+    nxt_of, reward_of = data["transitions"], data["rewards"]
+    T, n_a = 12, nxt_of.shape[1]
+    alive, scored = {0: Fraction(1)}, Fraction(0)
+    for _ in range(T):
+        nxt: dict[int, Fraction] = {}
+        for s, m in alive.items():
+            for a in range(n_a):
+                j, r = int(nxt_of[s, a]), reward_of[s, a]
+                if r > 0:
+                    scored += m / n_a
+                elif j >= 0:
+                    nxt[j] = nxt.get(j, Fraction(0)) + m / n_a
+        alive = nxt
+    table = import_source(f"bridge:{file}", horizon=T, success="scored")
+    got = Evaluator(to_mdp(table), "exact").value("J_prob", PolicySpec("prior"))
+    assert got == scored and 0 < scored < 1
+    assert any(name.endswith(" [scored]") for name in table.states)
+
+
+def test_case_names_carry_the_source() -> None:
+    """The same environment through minigrid: and bridge: gives two names."""
+    grid = import_source("minigrid:MiniGrid-KeyCorridorS3R1-v0", horizon=5)
+    assert grid.name == "minigrid-MiniGrid-KeyCorridorS3R1-v0_seed-0_goal_T5"
+    toy = import_source("gymnasium:Taxi-v4", horizon=2)
+    assert toy.name == "gymnasium-Taxi-v4_goal_T2"
+    if BRIDGE.is_dir():
+        bridge = import_source(
+            f"bridge:{BRIDGE}/MiniGrid-KeyCorridorS3R1-v0.npz", horizon=5
+        )
+        assert bridge.name == "bridge-MiniGrid-KeyCorridorS3R1-v0_goal_T5"
+
+
 # -------------------------------------------------------------- bad input
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     """Each bad argument is a one-line ValueError naming it; no file appears
@@ -801,6 +899,12 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
          "--option: expected KEY=VALUE"),
         ("doc-bandit --horizon 1 --option k=1", "take no options"),
         ("atari:Pong --horizon 1", "SOURCE: unknown source 'atari:Pong'"),
+        ("gymnasium:tabular/CliffWalking-v0 --horizon 3",
+         "needs the module 'jax', which is not installed"
+         if importlib.util.find_spec("jax") is None else "has no transition table P"),
+        ("gambling --horizon 1 --success exp-free-end:-1",
+         "BETA must satisfy 0 < BETA"),
+        ("gambling --horizon 1 --success scored:1", "unknown map 'scored:1'"),
     ]  # fmt: skip
     for line, message in cases:
         argv = line.split()
