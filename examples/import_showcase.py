@@ -121,9 +121,9 @@ def frozen_lake_deterministic() -> None:
 
 
 def frozen_lake_slippery() -> None:
-    """Slippery: G_k and T_k raise P(goal) at every k (T_k faster: it
-    conditions the slips on success too), while under exp-free-end:1 G_k raises
-    P(hole)."""
+    """Slippery: G_k and T_k raise P(goal) at every k (T_k faster: the
+    temperature route conditions the dynamics too), while under exp-free-end:1
+    G_k raises P(hole)."""
     new, ev = _frozen(True, "exp:1")
     old, ev_old = _frozen(True, "exp-free-end:1")
     prior_goal, prior_hole = _ends(new, ev, PolicySpec("prior"))
