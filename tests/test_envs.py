@@ -696,14 +696,15 @@ def test_moving_obstacles_are_refused_in_one_line(
 
 
 class _CoinFlip:
-    """A MiniGrid Empty layout whose ``step`` turns the agent on a coin flip of
-    Python's own generator (not ``np_random``), and one whose ``step`` keeps a
-    counter outside the state; registered under test-only ids."""
+    """MiniGrid Empty layouts whose ``step`` turns the agent on a coin flip of
+    Python's own generator (not ``np_random``), keeps a counter outside the
+    state, builds a wall, or raises; registered under test-only ids."""
 
     @staticmethod
     def register() -> None:
         import gymnasium
         from gymnasium.envs.registration import registry
+        from minigrid.core.world_object import Wall
         from minigrid.envs import EmptyEnv
 
         class CoinEnv(EmptyEnv):  # type: ignore[misc]
@@ -720,7 +721,21 @@ class _CoinFlip:
                 self.presses = getattr(self, "presses", 0) + 1
                 return super().step(action)
 
-        for name, cls in (("Coin", CoinEnv), ("Counter", CounterEnv)):
+        class WallEnv(EmptyEnv):  # type: ignore[misc]
+            def step(self, action: Any) -> Any:
+                out = super().step(action)
+                if self.grid.get(1, 3) is None and action == 2:
+                    self.grid.set(1, 3, Wall())
+                return out
+
+        class FailEnv(EmptyEnv):  # type: ignore[misc]
+            def step(self, action: Any) -> Any:
+                if action == 6:
+                    raise RuntimeError("done is not wired")
+                return super().step(action)
+
+        for name, cls in (("Coin", CoinEnv), ("Counter", CounterEnv),
+                          ("Wall", WallEnv), ("Fail", FailEnv)):  # fmt: skip
             env_id = f"MiniGrid-Test{name}-v0"
             if env_id not in registry:
                 gymnasium.register(id=env_id, entry_point=lambda c=cls: c(size=5))
@@ -731,14 +746,17 @@ class _CoinFlip:
     [
         ("MiniGrid-TestCoin-v0", "is not a function of the state"),
         ("MiniGrid-TestCounter-v0", "changes env.presses, which the state"),
+        ("MiniGrid-TestWall-v0", "changes cell (1,3) beyond what the state"),
+        ("MiniGrid-TestFail-v0", "step raised RuntimeError (done is not wired)"),
     ],
 )
 def test_steps_that_are_not_functions_of_the_state_are_refused(
     env_id: str, message: str
 ) -> None:
     """Randomness from another generator shows as two copies of the
-    environment disagreeing on a re-run step; hidden state as an attribute the
-    step changes outside the enumerated state. Both are one-line refusals."""
+    environment disagreeing on a re-run step; hidden state as an attribute or
+    a grid cell the step changes outside the enumerated state; an exception in
+    ``step`` is named. All are one-line refusals."""
     _CoinFlip.register()
     with pytest.raises(ValueError) as info:
         import_source(f"minigrid:{env_id}", horizon=6)
