@@ -831,6 +831,30 @@ def test_goal_map_warns_about_the_rewards_it_ignores(
         import_source(f"bridge:{file}", horizon=40)
 
 
+def test_goal_warning_counts_time_limit_markers(tmp_path: Path) -> None:
+    """A BRIDGE-shaped file where scoring happens before the episode ends at
+    a -1 with reward 0 (how BRIDGE marks its time limit, as in Freeway): the
+    warning counts both kinds of entries; goal gives J_prob 0 where scored
+    gives the probability of the scoring step (exact)."""
+    file = tmp_path / "crossings.npz"
+    np.savez(
+        file,
+        transitions=np.array([[1, 0], [-1, 1]], dtype=np.int64),
+        rewards=np.array([[1, 0], [0, 0]], dtype=np.float32),
+    )
+    table = import_source(f"bridge:{file}", horizon=3, warn=False)
+    (line,) = table.warnings
+    assert ": 1 reached (state, action) entries have one, and 1 entries end" in line
+    assert "(BRIDGE marks its time limit with next state -1 as well)" in line
+    goal = Evaluator(to_mdp(table), "exact").value("J_prob", PolicySpec("prior"))
+    scored = import_source(f"bridge:{file}", horizon=3, success="scored")
+    assert scored.warnings == [] and goal == 0
+    # a1 stays in s0, a0 scores: P(a0 at one of the 3 steps) = 1 - (1/2)^3
+    assert Evaluator(to_mdp(scored), "exact").value(
+        "J_prob", PolicySpec("prior")
+    ) == Fraction(7, 8)
+
+
 def test_exp_free_end_warns_that_ending_is_free() -> None:
     """exp-free-end names what it does to terminations; exp does not warn."""
     with pytest.warns(DroppedRewardWarning, match="charges nothing after the"):

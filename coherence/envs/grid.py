@@ -5,15 +5,24 @@ the carried object, the open/locked flags of every door and the position of
 every object that can be picked up. The layout comes from ``reset(seed=SEED)``;
 :class:`GridSource` puts the environment into a state by setting those
 attributes on the same objects (so an environment that compares the carried
-object with its own mission object still works), calls ``step`` and reads the
-state back. The step count is set to t before each step, so the reward is the
+object with its own mission object still works; objects placed without a
+position get the cell they were found in), calls ``step`` and reads the state
+back. The step count is set to t before each step, so the reward is the
 environment's own ``1 - 0.9 * (t + 1) / max_steps`` on reaching the goal.
 
 Restrictions, each a one-line ValueError: the horizon may not exceed the
-environment's ``max_steps``; boxes (which hide objects) are not supported; a
-``step`` that draws random numbers (moving obstacles) is refused, since the
-enumeration assumes deterministic dynamics. Observations are not computed
-during the enumeration (they do not influence the dynamics).
+environment's ``max_steps``; boxes (which hide objects) are not supported.
+
+Every step is checked to be a deterministic function of the state, and refused
+by name otherwise: the random generator is replaced during ``step`` by a guard
+that records each draw before raising (so a ``step`` that swallows the
+exception, as Dynamic-Obstacles' ``except Exception: pass`` does, is still
+caught); the step is re-run on a second copy of the environment (deep-copied
+after reset) and must give the same successor, reward and termination; after
+it the grid must hold the layout's fixed objects plus the movable objects where
+the state puts them, and no other attribute of the environment may have
+changed; an exception raised by ``step`` is reported in one line. Observations
+are not computed during the enumeration (they do not influence the dynamics).
 """
 
 from __future__ import annotations

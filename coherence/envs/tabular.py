@@ -11,23 +11,33 @@ successor lists from start to end; nothing is ever a dense S x S table.
 States of the case:
 
 * live states ``(source state, tag)``; the tag is empty for ``goal``, the reward
-  still to be charged for ``exp`` (see below), the accumulated return for
-  ``return>=``. A source whose rewards depend on the step (``time_dependent``)
-  has the step in its live states as well (``t=3 | ...``, the case is unrolled
-  over time) unless the map is ``goal``, which ignores reward values.
-* ended states: where a step terminates the episode (the environment's own
-  ``terminated``), the case moves to an ended state, which never changes again
-  (for ``exp`` it moves once more, to ``episode over``).
+  still to be charged for the ``exp`` maps (see below), the scored-yet flag for
+  ``scored``, the accumulated return for ``return>=``. A source whose rewards
+  depend on the step (``time_dependent``; the sign of a reward and the
+  terminations may not) has the step in its live states as well (``t=3 | ...``,
+  the case is unrolled over time) unless the map is ``goal`` or ``scored``,
+  which read only whether a reward is positive.
+* ended states ``(end state, tag, goal)``: where a step terminates the episode
+  (the environment's own ``terminated``), the case moves to an ended state: the
+  absorbing end of the episode, every remaining step of which has reward
+  ``R_END = 0`` (:mod:`coherence.envs.success`). Under the ``exp`` maps an
+  ended state with a reward due charges it once and moves to the ended state
+  without a tag; every other ended state never changes again.
 * ``beyond horizon``: the successor of a state first reached at step T whose
   environment successors were not enumerated; no trajectory from the initial
   distribution reaches it within the horizon (an absorbing state with rho = 1).
 
-The ``exp`` map charges rho = exp(BETA (r - r_max)) for the reward r of a step.
-Where every outcome of (s, a) has the same reward it is charged as rho(s, a);
-otherwise it is charged on arrival: the successor carries the reward in its tag
-and charges it at its own step (or as rho_T at the horizon), which changes
-neither the probability of success nor any conditioned policy (the charge is a
-factor that no later action influences).
+The ``exp`` maps charge rho = exp(BETA (r - r_top)) for the reward r of a step
+(``exp`` also charges exp(BETA (R_END - r_top)) at every step after the end;
+``exp-free-end`` charges nothing there). Where every outcome of (s, a) has the
+same reward it is charged as rho(s, a); otherwise it is charged on arrival: the
+successor carries the reward in its tag and charges it at its own step (or as
+rho_T at the horizon), which changes neither the probability of success nor any
+conditioned policy (the charge is a factor that no later action influences).
+
+While enumerating, :func:`tabulate` counts what the map may ignore (positive
+rewards on steps that do not end the episode, endings without a goal) and
+reports it in ``Table.warnings``.
 """
 
 from __future__ import annotations
