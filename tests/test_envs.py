@@ -525,6 +525,8 @@ def test_exp_map_heads_for_the_goal_on_deterministic_frozen_lake() -> None:
                 rising.append(want[0])
             elif k >= 2:
                 assert want[1] > 0.999
+    with pytest.raises(ValueError, match=r"^occupancy: expected 9 rows of 16 "):
+        end_probability(table, [[0.0] * 16] * 8, goal=True)
     assert rising == sorted(rising) and rising[0] > float(sum(goal.values()))
     assert round(rising[-1], 3) == 0.898
 

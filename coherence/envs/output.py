@@ -156,7 +156,15 @@ def end_probability(table: Table, occupancy: Any, *, goal: bool) -> float:
     not in a goal), from a policy's state occupancy ``occupancy[t][s]``
     (t = 0..T, SPEC §3) on the case of ``table``: the mass at t = T on the
     ended states (named ``ended: ...``, with `` (goal)`` for a goal; every
-    trajectory that ended is in exactly one of them at T)."""
+    trajectory that ended is in exactly one of them at T). A one-line
+    ValueError naming ``occupancy`` when its shape is not (T + 1, S)."""
+    if len(occupancy) != table.horizon + 1 or any(
+        len(row) != table.n_states for row in occupancy
+    ):
+        raise ValueError(
+            f"occupancy: expected {table.horizon + 1} rows of {table.n_states} "
+            f"states (t = 0..T), got {len(occupancy)} rows"
+        )
     last = occupancy[table.horizon]
     return sum(
         (
