@@ -33,6 +33,8 @@ from collections.abc import Hashable, Mapping
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from coherence.envs.tabular import Outcome, exact_reward
 
 __all__ = ["GridSource", "GridState"]
@@ -215,8 +217,11 @@ class _Copy:
 def _same(a: Any, b: Any) -> bool:
     try:
         return bool(a == b)
-    except (TypeError, ValueError):  # arrays and other non-scalar comparisons
-        return False
+    except (TypeError, ValueError):  # arrays: compare element by element
+        try:
+            return bool(np.array_equal(a, b))
+        except (TypeError, ValueError):
+            return False
 
 
 class GridSource:
