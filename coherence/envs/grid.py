@@ -146,6 +146,17 @@ class _Copy:
     def _others(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self.env).items() if k not in _TRACKED}
 
+    def _unchanged(self, before: dict[str, Any]) -> str | None:
+        """The first attribute outside the state that differs from ``before``."""
+        after = vars(self.env)
+        for key, old in before.items():
+            new = after.get(key, _MISSING)
+            if old is not new and not _same(old, new):
+                return key
+        for key in after.keys() - before.keys() - _TRACKED:
+            return key
+        return None
+
     def step(
         self, state: GridState, action: int, t: int, env_id: str
     ) -> tuple[GridState, Any, bool]:
@@ -193,25 +204,26 @@ class _Copy:
             if pos is not None:
                 cells[pos[1] * self.width + pos[0]] = obj
         grid = env.grid.grid
-        changed = [
-            i for i, (a, b) in enumerate(zip(grid, cells, strict=True)) if a is not b
-        ]
-        if changed or len(grid) != len(cells):
+        # list equality compares world objects by identity (they define no ==)
+        if grid != cells:
+            pairs = zip(grid, cells, strict=False)
+            changed = [i for i, (a, b) in enumerate(pairs) if a is not b]
             i = changed[0] if changed else 0
             raise ValueError(
                 f"environment: {env_id}'s step changes cell "
                 f"({i % self.width},{i // self.width}) beyond what the state "
                 "covers (agent, carried object, doors, movable objects)"
             )
-        after_others = self._others()
-        for key in before.keys() | after_others.keys():
-            old, new = before.get(key), after_others.get(key)
-            if old is not new and not _same(old, new):
-                raise ValueError(
-                    f"environment: {env_id}'s step changes env.{key}, which the "
-                    "state does not cover"
-                )
+        key = self._unchanged(before)
+        if key is not None:
+            raise ValueError(
+                f"environment: {env_id}'s step changes env.{key}, which the "
+                "state does not cover"
+            )
         return after, reward, bool(terminated)
+
+
+_MISSING = object()
 
 
 def _same(a: Any, b: Any) -> bool:
