@@ -148,14 +148,13 @@ class _Copy:
 
     def _unchanged(self, before: dict[str, Any]) -> str | None:
         """The first attribute outside the state that differs from ``before``."""
-        after = vars(self.env)
+        after: dict[str, Any] = vars(self.env)
         for key, old in before.items():
             new = after.get(key, _MISSING)
             if old is not new and not _same(old, new):
                 return key
-        for key in after.keys() - before.keys() - _TRACKED:
-            return key
-        return None
+        added = sorted(after.keys() - before.keys() - _TRACKED)
+        return added[0] if added else None
 
     def step(
         self, state: GridState, action: int, t: int, env_id: str
