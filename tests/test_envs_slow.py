@@ -83,31 +83,32 @@ def test_unrolled_minigrid_case_of_1e5_states_keeps_successor_lists(
     assert grown < 4 * 2**30
 
 
-def lava_goal_arrivals(env_id: str, T: int) -> tuple[dict[int, Fraction], Fraction]:
+def lava_goal_arrivals(env_id: str, T: int) -> dict[Fraction, Fraction]:
     """Under the uniform prior over the 7 actions, by a forward pass over the
-    environment's own ``step`` (exact): the probability of reaching the goal at
-    step n = 1..T, keyed by n, and the goal reward's max_steps."""
+    environment's own ``step`` (exact): the probability of reaching the goal
+    within T steps, keyed by the goal's reward, which is MiniGrid's
+    ``1 - 0.9 * (n / max_steps)`` in float64 for arrival at step n."""
     source = GridSource(env_id, seed=0)
     alive: dict[Any, Fraction] = {source.read(): Fraction(1)}
-    arrivals: dict[int, Fraction] = {}
+    arrivals: dict[Fraction, Fraction] = {}
     for t in range(T):
         nxt: dict[Any, Fraction] = {}
         for state, m in alive.items():
             for a in range(7):
                 ((_, after, reward, terminated, goal),) = source.outcomes(state, a, t)
                 if goal:
-                    assert reward == 1 - Fraction(9, 10) * (t + 1) / source.max_steps
-                    arrivals[t + 1] = arrivals.get(t + 1, Fraction(0)) + m / 7
+                    assert float(reward) == 1 - 0.9 * ((t + 1) / source.max_steps)
+                    arrivals[reward] = arrivals.get(reward, Fraction(0)) + m / 7
                 elif not terminated:
                     nxt[after] = nxt.get(after, Fraction(0)) + m / 7
         alive = nxt
-    return arrivals, Fraction(source.max_steps)
+    return arrivals
 
 
 @pytest.mark.slow
 def test_exp_map_heads_for_the_goal_on_lava_crossing() -> None:
     """LavaCrossingS9N1, T = 16, exp:10: lava ends the episode with reward 0,
-    the goal at step n gives r_n = 1 - 0.9 n / max_steps, so a trajectory
+    the goal at step n gives r_n = 1 - 0.9 n / max_steps (in float64), so a trajectory
     succeeds with probability exp(10 (R - 16)). The dynamics are deterministic,
     so G_k = T_k reweights the prior's trajectories by exp(10 k R): P(goal) =
     sum_n q_n e^(10 k r_n) / (sum_n q_n e^(10 k r_n) + 1 - sum_n q_n), q_n the
@@ -115,16 +116,15 @@ def test_exp_map_heads_for_the_goal_on_lava_crossing() -> None:
     engine agrees to 1e-12 for k = 1..4; P(goal) rises from about 1e-10 to
     above 0.99 at k = 3. Under exp-free-end:10, G_1 ends in lava (P > 0.999)."""
     env_id, T, beta = "MiniGrid-LavaCrossingS9N1-v0", 16, 10
-    arrivals, max_steps = lava_goal_arrivals(env_id, T)
+    arrivals = lava_goal_arrivals(env_id, T)
     q = float(sum(arrivals.values()))
     assert 0 < q < 1e-9
     table = import_source(f"minigrid:{env_id}", horizon=T, success=f"exp:{beta}")
     ev = Evaluator(to_mdp(table), "numpy")
     seen = []
     for k in range(1, 5):
-        weighted = sum(
-            float(m) * math.exp(beta * k * float(1 - Fraction(9, 10) * n / max_steps))
-            for n, m in arrivals.items()
+        weighted = math.fsum(
+            float(m) * math.exp(beta * k * float(r)) for r, m in arrivals.items()
         )
         want = weighted / (weighted + 1 - q)
         for spec in (PolicySpec("G", k=k), PolicySpec("T", alpha=Fraction(k))):
