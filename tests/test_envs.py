@@ -403,26 +403,51 @@ def test_return_map_on_gambling_is_exact() -> None:
     )
 
 
-def _direct_success(P: Any, T: int, beta: float, *, free_end: bool) -> float:
-    """P(success) of the uniform policy from state 0 under exp:beta, by the
-    backward recursion on the environment's own P (r_max = 1 for FrozenLake),
-    independent of the importer's state construction: after a terminating step
-    each of the k remaining steps succeeds with probability exp(-beta) (reward
-    0 in the absorbing end, docs/envs.md), or with probability 1 under
-    exp-free-end."""
-    n = len(P)
+def _direct_success(
+    P: Any,
+    T: int,
+    beta: float,
+    *,
+    free_end: bool,
+    r_top: float = 1.0,
+    start: int = 0,
+) -> float:
+    """P(success) of the uniform policy from ``start`` under exp:beta, by the
+    backward recursion on the environment's own P (r_top = max(r_max, 0): 1
+    for FrozenLake), independent of the importer's state construction: after a
+    terminating step each of the k remaining steps succeeds with probability
+    exp(-beta r_top) (reward 0 in the absorbing end, docs/envs.md), or with
+    probability 1 under exp-free-end."""
+    n, n_a = len(P), len(P[0])
     w = [1.0] * n  # w_T
     for k in range(T):  # k steps remain after this one
-        after = 1.0 if free_end else math.exp(-beta) ** k
+        after = 1.0 if free_end else math.exp(-beta * r_top) ** k
         w = [
             sum(
-                p * math.exp(beta * (reward - 1)) * (after if done else w[int(nxt)]) / 4
-                for a in range(4)
+                p
+                * math.exp(beta * (reward - r_top))
+                * (after if done else w[int(nxt)])
+                / n_a
+                for a in range(n_a)
                 for p, nxt, reward, done in P[s][a]
             )
             for s in range(n)
         ]
-    return w[0]
+    return w[start]
+
+
+def test_exp_map_with_negative_rewards_subtracts_zero() -> None:
+    """CliffWalking's rewards are -1 and -100 (r_max = -1), so exp subtracts
+    r_top = max(r_max, 0) = 0: every step charges exp(r / 10), the absorbing
+    end charges 1, and J_prob(prior) at T = 15 equals the direct recursion on
+    P from the start cell (3,0)."""
+    T = 15
+    table = import_source("gymnasium:CliffWalking-v1", horizon=T, success="exp:1/10")
+    assert table.source["r_top"] == "0" and table.source["reward_bounds"][1] == "-1"
+    got = Evaluator(to_mdp(table), "numpy").value("J_prob", PolicySpec("prior"))
+    P = ToyTextSource("CliffWalking-v1", {}).raw_table()
+    want = _direct_success(P, T, 0.1, free_end=False, r_top=0.0, start=36)
+    assert abs(got - want) <= 1e-12 * want
 
 
 @pytest.mark.parametrize("success", ["exp:1", "exp-free-end:1"])
