@@ -5,7 +5,9 @@ successor-list form."""
 from __future__ import annotations
 
 import json
+import math
 import resource
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,11 @@ import pytest
 pytest.importorskip("gymnasium")
 pytest.importorskip("minigrid")
 
-from coherence.envs import case_json, import_source
+from coherence.envs import case_json, end_probability, import_source, to_mdp
+from coherence.envs.grid import GridSource
 from coherence.envs.output import write_case_json
+from coherence.queries import Evaluator
+from coherence.reference.operators import PolicySpec
 from tests.test_envs import BRIDGE, check_import
 
 B = str(BRIDGE)
@@ -76,3 +81,59 @@ def test_unrolled_minigrid_case_of_1e5_states_keeps_successor_lists(
     )
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
     assert grown < 4 * 2**30
+
+
+def lava_goal_arrivals(env_id: str, T: int) -> dict[Fraction, Fraction]:
+    """Under the uniform prior over the 7 actions, by a forward pass over the
+    environment's own ``step`` (exact): the probability of reaching the goal
+    within T steps, keyed by the goal's reward, which is MiniGrid's
+    ``1 - 0.9 * (n / max_steps)`` in float64 for arrival at step n."""
+    source = GridSource(env_id, seed=0)
+    alive: dict[Any, Fraction] = {source.read(): Fraction(1)}
+    arrivals: dict[Fraction, Fraction] = {}
+    for t in range(T):
+        nxt: dict[Any, Fraction] = {}
+        for state, m in alive.items():
+            for a in range(7):
+                ((_, after, reward, terminated, goal),) = source.outcomes(state, a, t)
+                if goal:
+                    assert float(reward) == 1 - 0.9 * ((t + 1) / source.max_steps)
+                    arrivals[reward] = arrivals.get(reward, Fraction(0)) + m / 7
+                elif not terminated:
+                    nxt[after] = nxt.get(after, Fraction(0)) + m / 7
+        alive = nxt
+    return arrivals
+
+
+@pytest.mark.slow
+def test_exp_map_heads_for_the_goal_on_lava_crossing() -> None:
+    """LavaCrossingS9N1, T = 16, exp:10: lava ends the episode with reward 0,
+    the goal at step n gives r_n = 1 - 0.9 n / max_steps (in float64), so a trajectory
+    succeeds with probability exp(10 (R - 16)). The dynamics are deterministic,
+    so G_k = T_k reweights the prior's trajectories by exp(10 k R): P(goal) =
+    sum_n q_n e^(10 k r_n) / (sum_n q_n e^(10 k r_n) + 1 - sum_n q_n), q_n the
+    prior's arrival probabilities (exact, from the environment's step). The
+    engine agrees to 1e-12 for k = 1..4; P(goal) rises from about 1e-10 to
+    above 0.99 at k = 3. Under exp-free-end:10, G_1 ends in lava (P > 0.999)."""
+    env_id, T, beta = "MiniGrid-LavaCrossingS9N1-v0", 16, 10
+    arrivals = lava_goal_arrivals(env_id, T)
+    q = float(sum(arrivals.values()))
+    assert 0 < q < 1e-9
+    table = import_source(f"minigrid:{env_id}", horizon=T, success=f"exp:{beta}")
+    ev = Evaluator(to_mdp(table), "numpy")
+    seen = []
+    for k in range(1, 5):
+        weighted = math.fsum(
+            float(m) * math.exp(beta * k * float(r)) for r, m in arrivals.items()
+        )
+        want = weighted / (weighted + 1 - q)
+        for spec in (PolicySpec("G", k=k), PolicySpec("T", alpha=Fraction(k))):
+            got = end_probability(table, ev.value("occupancy", spec), goal=True)
+            assert abs(got - want) <= 1e-12 * want, (k, got, want)
+        seen.append(want)
+    assert seen == sorted(seen) and seen[2] > 0.99
+    old = import_source(
+        f"minigrid:{env_id}", horizon=T, success=f"exp-free-end:{beta}", warn=False
+    )
+    occ = Evaluator(to_mdp(old), "numpy").value("occupancy", PolicySpec("G", k=1))
+    assert end_probability(old, occ, goal=False) > 0.999

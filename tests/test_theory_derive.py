@@ -409,6 +409,33 @@ def test_sign_decisions_on_ranges() -> None:
     assert closed.text("p") == "1/4 <= p <= 3/4"
 
 
+def test_provable_interval_claims_of_the_docs() -> None:
+    """docs/theory.md: Pólya's multipliers prove g^2 - g + 1/3 > 0 on (0, 1],
+    and the symbolic reader's [0, 1] check uses them, so a case whose gold
+    finish succeeds with g^2 - g + 1/3 is read; g^2 - g + 1/5 (-1/20 at
+    g = 1/2) is refused. c/(c + g) is not proved non-zero for c in [0, 1] (it
+    is 0 at c = 0) and is for c in (0, 1]."""
+    unit = parse_range("(0, 1]", "g")
+    g = sympy.Symbol("g", **unit.assumptions())
+    third = g**2 - g + sympy.Rational(1, 3)
+    assert sign_of(third, {g: unit}) == POSITIVE
+    assert sign_of(1 - third, {g: unit}) == POSITIVE
+    assert 0 in sign_of(g**2 - g + sympy.Rational(1, 5), {g: unit})
+    case = symbolic_case_from_json(
+        _with(lambda d: d["terminal_success"].update({"gold": "g^2 - g + 1/3"}))
+    )
+    assert case.values[("terminal_success", "gold")] == third
+    with pytest.raises(ValueError, match=r"terminal_success.gold: .* is not in"):
+        symbolic_case_from_json(
+            _with(lambda d: d["terminal_success"].update({"gold": "g^2 - g + 1/5"}))
+        )
+    closed, half_open = parse_range("[0, 1]", "c"), parse_range("(0, 1]", "c")
+    c0 = sympy.Symbol("c", **closed.assumptions())
+    c1 = sympy.Symbol("c", **half_open.assumptions())
+    assert 0 in sign_of(c0 / (c0 + g), {g: unit, c0: closed})
+    assert sign_of(c1 / (c1 + g), {g: unit, c1: half_open}) == POSITIVE
+
+
 def test_tables_default_to_current_directory_not_the_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,10 +20,17 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from coherence.envs.output import DEFAULT_QUERIES, case_json, to_mdp, write_case_json
+from coherence.envs.output import (
+    DEFAULT_QUERIES,
+    case_json,
+    end_probability,
+    to_mdp,
+    write_case_json,
+)
 from coherence.envs.success import SuccessMap, parse_success_map
 from coherence.envs.tabular import (
     DEFAULT_MAX_STATES,
@@ -37,9 +44,11 @@ from coherence.envs.tabular import (
 __all__ = [
     "DEFAULT_MAX_STATES",
     "DEFAULT_QUERIES",
+    "DroppedRewardWarning",
     "SuccessMap",
     "Table",
     "case_json",
+    "end_probability",
     "from_benchmark",
     "from_bridge",
     "from_gymnasium",
@@ -63,6 +72,10 @@ def _case_name(label: str, options: Mapping[str, Any], smap: SuccessMap, T: int)
     return re.sub(r"[^A-Za-z0-9._-]", "-", text).strip("-.") or "imported"
 
 
+class DroppedRewardWarning(UserWarning):
+    """A success map ignores some of the source's reward information."""
+
+
 def make_source(
     source: str,
     *,
@@ -83,18 +96,19 @@ def make_source(
     if kind == "gymnasium":
         from coherence.envs.toytext import ToyTextSource
 
-        return ToyTextSource(rest, opts), rest
+        return ToyTextSource(rest, opts), f"gymnasium-{rest}"
     if kind == "minigrid":
         from coherence.envs.grid import GridSource
 
-        return GridSource(rest, opts, seed=seed, horizon=horizon), rest
+        grid = GridSource(rest, opts, seed=seed, horizon=horizon)
+        return grid, f"minigrid-{rest}_seed-{seed}"
     if kind in ("bridge", "benchmark") and opts:
         raise ValueError(f"--option: {kind} sources take no options, got {opts!r}")
     if kind == "bridge":
         from coherence.envs.bridge import BridgeSource, resolve_bridge
 
         path = resolve_bridge(rest)
-        return BridgeSource(path), path.stem
+        return BridgeSource(path), f"bridge-{path.stem}"
     if kind == "benchmark":
         from coherence.envs.benchmarks import BenchmarkSource
 
@@ -115,11 +129,15 @@ def import_source(
     max_states: int = DEFAULT_MAX_STATES,
     name: str | None = None,
     progress: bool = False,
+    warn: bool = True,
 ) -> Table:
     """Import ``source`` as a case table (successor lists) at ``horizon``.
 
     Every argument is checked before the environment is built or enumerated;
-    errors are one-line ValueErrors naming the argument.
+    errors are one-line ValueErrors naming the argument. Where the success map
+    ignores reward information (``Table.warnings``: positive rewards on steps
+    that do not end the episode under ``goal``, ...), each line is also issued
+    as a :class:`DroppedRewardWarning` unless ``warn`` is False.
     """
     T = check_horizon(horizon)
     limit = check_max_states(max_states)
@@ -143,6 +161,9 @@ def import_source(
         f"{' from ' + str(where['package']) + ' ' + str(version) if version else ''}"
         f" at horizon {T}; {smap.describe()}"
     )
+    if warn:
+        for line in table.warnings:
+            warnings.warn(line, DroppedRewardWarning, stacklevel=2)
     return table
 
 

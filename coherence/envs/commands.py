@@ -58,7 +58,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
         max_states=args.max_states,
         name=args.name,
         progress=not args.quiet and sys.stderr.isatty(),
+        warn=False,
     )
+    for line in table.warnings:
+        print(f"coherence: warning: {line}", file=sys.stderr)
     data = case_json(table, queries=not args.no_queries)
     write_case_json(out, data)
     seconds = time.perf_counter() - start
@@ -101,7 +104,8 @@ def register(sub: Any) -> None:
         "--success",
         default="goal",
         metavar="MAP",
-        help="goal | exp:BETA | return>=X (default goal)",
+        help="goal | scored | exp:BETA | exp-free-end:BETA | return>=X "
+        "(default goal; docs/envs.md)",
     )
     parser.add_argument(
         "--option",

@@ -21,7 +21,13 @@ from coherence.envs.tabular import Success, Table
 from coherence.reference.case import CASE_FORMAT
 from coherence.reference.model import MDP
 
-__all__ = ["DEFAULT_QUERIES", "case_json", "to_mdp", "write_case_json"]
+__all__ = [
+    "DEFAULT_QUERIES",
+    "case_json",
+    "end_probability",
+    "to_mdp",
+    "write_case_json",
+]
 
 #: The queries an imported case carries unless asked not to: every operator of
 #: SPEC §4 through J_prob (and kappa_1 of G_1), so ``coherence conformance run``
@@ -142,4 +148,29 @@ def to_mdp(table: Table) -> MDP:
         initial=tuple(initial),
         prior=tuple(uniform if row is None else row for row in table.prior),
         name=table.name,
+    )
+
+
+def end_probability(table: Table, occupancy: Any, *, goal: bool) -> float:
+    """P(the episode has ended by the horizon, in a goal when ``goal``, else
+    not in a goal), from a policy's state occupancy ``occupancy[t][s]``
+    (t = 0..T, SPEC §3) on the case of ``table``: the mass at t = T on the
+    ended states (named ``ended: ...``, with `` (goal)`` for a goal; every
+    trajectory that ended is in exactly one of them at T). A one-line
+    ValueError naming ``occupancy`` when its shape is not (T + 1, S)."""
+    if len(occupancy) != table.horizon + 1 or any(
+        len(row) != table.n_states for row in occupancy
+    ):
+        raise ValueError(
+            f"occupancy: expected {table.horizon + 1} rows of {table.n_states} "
+            f"states (t = 0..T), got {len(occupancy)} rows"
+        )
+    last = occupancy[table.horizon]
+    return sum(
+        (
+            float(last[s])
+            for s, name in enumerate(table.states)
+            if name.startswith("ended: ") and (" (goal)" in name) == goal
+        ),
+        0.0,
     )

@@ -11,23 +11,33 @@ successor lists from start to end; nothing is ever a dense S x S table.
 States of the case:
 
 * live states ``(source state, tag)``; the tag is empty for ``goal``, the reward
-  still to be charged for ``exp`` (see below), the accumulated return for
-  ``return>=``. A source whose rewards depend on the step (``time_dependent``)
-  has the step in its live states as well (``t=3 | ...``, the case is unrolled
-  over time) unless the map is ``goal``, which ignores reward values.
-* ended states: where a step terminates the episode (the environment's own
-  ``terminated``), the case moves to an ended state, which never changes again
-  (for ``exp`` it moves once more, to ``episode over``).
+  still to be charged for the ``exp`` maps (see below), the scored-yet flag for
+  ``scored``, the accumulated return for ``return>=``. A source whose rewards
+  depend on the step (``time_dependent``; the sign of a reward and the
+  terminations may not) has the step in its live states as well (``t=3 | ...``,
+  the case is unrolled over time) unless the map is ``goal`` or ``scored``,
+  which read only whether a reward is positive.
+* ended states ``(end state, tag, goal)``: where a step terminates the episode
+  (the environment's own ``terminated``), the case moves to an ended state: the
+  absorbing end of the episode, every remaining step of which has reward
+  ``R_END = 0`` (:mod:`coherence.envs.success`). Under the ``exp`` maps an
+  ended state with a reward due charges it once and moves to the ended state
+  without a tag; every other ended state never changes again.
 * ``beyond horizon``: the successor of a state first reached at step T whose
   environment successors were not enumerated; no trajectory from the initial
   distribution reaches it within the horizon (an absorbing state with rho = 1).
 
-The ``exp`` map charges rho = exp(BETA (r - r_max)) for the reward r of a step.
-Where every outcome of (s, a) has the same reward it is charged as rho(s, a);
-otherwise it is charged on arrival: the successor carries the reward in its tag
-and charges it at its own step (or as rho_T at the horizon), which changes
-neither the probability of success nor any conditioned policy (the charge is a
-factor that no later action influences).
+The ``exp`` maps charge rho = exp(BETA (r - r_top)) for the reward r of a step
+(``exp`` also charges exp(BETA (R_END - r_top)) at every step after the end;
+``exp-free-end`` charges nothing there). Where every outcome of (s, a) has the
+same reward it is charged as rho(s, a); otherwise it is charged on arrival: the
+successor carries the reward in its tag and charges it at its own step (or as
+rho_T at the horizon), which changes neither the probability of success nor any
+conditioned policy (the charge is a factor that no later action influences).
+
+While enumerating, :func:`tabulate` counts what the map may ignore (positive
+rewards on steps that do not end the episode, endings without a goal) and
+reports it in ``Table.warnings``.
 """
 
 from __future__ import annotations
@@ -38,12 +48,11 @@ from fractions import Fraction
 from typing import Any, NamedTuple, Protocol
 
 from coherence._numbers import format_rational
-from coherence.envs.success import SuccessMap
+from coherence.envs.success import R_END, SuccessMap
 
 __all__ = [
     "BEYOND_HORIZON",
     "DEFAULT_MAX_STATES",
-    "EPISODE_OVER",
     "Outcome",
     "Source",
     "Table",
@@ -55,7 +64,6 @@ __all__ = [
 ]
 
 BEYOND_HORIZON = "beyond horizon"
-EPISODE_OVER = "episode over"
 #: Default bound on the number of case states (``--max-states``).
 DEFAULT_MAX_STATES = 1_000_000
 
@@ -202,6 +210,8 @@ class Table:
     prior: list[tuple[Fraction, ...] | None]
     source: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: What the success map ignores, one line each, with counts.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_states(self) -> int:
@@ -242,15 +252,62 @@ class _Builder:
         return i, True
 
 
-_LIVE, _END, _OVER, _SINK = "live", "end", "over", "sink"
+_LIVE, _END, _SINK = "live", "end", "sink"
 
 
 def _tag_text(smap: SuccessMap, tag: Fraction | None) -> str:
     if tag is None:
         return ""
-    if smap.kind == "exp":
+    if smap.is_exp:
         return f" [reward {format_rational(tag)} due]"
+    if smap.kind == "scored":
+        return " [scored]" if tag else ""
     return f" [return {format_rational(tag)}]"
+
+
+@dataclass
+class _Dropped:
+    """What the enumeration saw that a map may ignore: distinct reached
+    (source state, action) pairs with an outcome of each kind."""
+
+    positive_live: set[tuple[Hashable, int]] = field(default_factory=set)
+    non_goal_ends: set[tuple[Hashable, int]] = field(default_factory=set)
+    ends: set[tuple[Hashable, int]] = field(default_factory=set)
+
+
+def _warnings(smap: SuccessMap, seen: _Dropped, kind: object) -> list[str]:
+    """One line per kind of reward information the map drops (module
+    docstring of :mod:`coherence.envs.success`)."""
+    out: list[str] = []
+    n_pos = len(seen.positive_live)
+    if smap.kind == "goal" and n_pos:
+        line = (
+            f"success goal ignores positive rewards on steps that do not end the "
+            f"episode: {n_pos} reached (state, action) entries have one"
+        )
+        n_end = len(seen.non_goal_ends)
+        if n_end:
+            marker = (
+                " (BRIDGE marks its time limit with next state -1 as well)"
+                if kind == "bridge"
+                else ""
+            )
+            line += (
+                f", and {n_end} entries end the episode with reward <= 0{marker}, "
+                "a failure under goal whatever was scored before"
+            )
+        out.append(
+            line + "; --success scored (at least one scoring step) or return>=X "
+            "keeps them"
+        )
+    if smap.kind == "exp-free-end" and seen.ends:
+        out.append(
+            f"success {smap.spec} charges nothing after the episode ends "
+            f"({len(seen.ends)} reached (state, action) entries end it), so ending "
+            f"early is rewarded; exp:{smap.spec.split(':', 1)[1]} charges the "
+            "remaining steps"
+        )
+    return out
 
 
 def tabulate(
@@ -266,17 +323,21 @@ def tabulate(
     and build the case table under the success map ``smap`` (module docstring).
 
     Raises a one-line ValueError for a horizon < 1 or more than ``max_states``
-    case states, before anything is written.
+    case states, before anything is written. ``Table.warnings`` says what
+    reward information the map ignores, with counts.
     """
     T = check_horizon(horizon)
     limit = check_max_states(max_states)
-    unrolled = source.time_dependent and smap.kind != "goal"
+    unrolled = source.time_dependent and smap.kind not in ("goal", "scored")
     r_max, r_min = source.reward_bounds
+    r_top = smap.top(r_max) if smap.is_exp else r_max
     cap = smap.kind == "return>=" and r_min >= 0
     threshold = smap.parameter
+    tagged = smap.kind in ("return>=", "scored")
     builder = _Builder(limit)
     rows: dict[int, list[list[tuple[int, Fraction]]]] = {}
     charge: dict[int, list[Fraction | None]] = {}
+    seen = _Dropped()
 
     def live_key(state: Hashable, tag: Fraction | None, t: int) -> Key:
         return (_LIVE, state, tag, t if unrolled else None)
@@ -284,8 +345,10 @@ def tabulate(
     def next_tag(tag: Fraction | None, reward: Fraction, split: bool) -> Any:
         if smap.kind == "goal":
             return None
-        if smap.kind == "exp":
+        if smap.is_exp:
             return reward if split else None
+        if smap.kind == "scored":
+            return Fraction(1) if tag or reward > 0 else Fraction(0)
         total = (tag or Fraction(0)) + reward
         assert threshold is not None
         return min(total, threshold) if cap and total >= threshold else total
@@ -293,7 +356,7 @@ def tabulate(
     initial: dict[int, Fraction] = {}
     layer: list[int] = []
     for state, p in source.initial():
-        tag = Fraction(0) if smap.kind == "return>=" else None
+        tag = Fraction(0) if tagged else None
         i, new = builder.add(live_key(state, tag, 0), 0)
         initial[i] = initial.get(i, Fraction(0)) + p
         if new:
@@ -306,6 +369,9 @@ def tabulate(
         if sink is None:
             sink, _ = builder.add((_SINK,), T)
         return sink
+
+    def to(j: int) -> list[list[tuple[int, Fraction]]]:
+        return [[(j, Fraction(1))] for _ in range(n_actions)]
 
     bar: Any = None
     if progress:
@@ -320,21 +386,20 @@ def tabulate(
             kind = key[0]
             if kind == _SINK:
                 continue
-            if kind == _OVER:
-                rows[i] = [[(i, Fraction(1))] for _ in range(n_actions)]
-                continue
             if kind == _END:
-                if smap.kind == "exp":
-                    j, new = builder.add((_OVER,), step + 1)
-                    if new:
-                        next_layer.append(j)
-                    rows[i] = [[(j, Fraction(1))] for _ in range(n_actions)]
+                _, end_state, end_tag, end_goal = key
+                if smap.is_exp and end_tag is not None:
+                    # the reward due is charged once; then the absorbing end
+                    j, new = builder.add((_END, end_state, None, end_goal), step + 1)
                 else:
-                    rows[i] = [[(i, Fraction(1))] for _ in range(n_actions)]
+                    j, new = i, False
+                if new:
+                    next_layer.append(j)
+                rows[i] = to(j)
                 continue
             _, state, tag, _ = key
             if frontier and unrolled:
-                rows[i] = [[(sink_index(), Fraction(1))] for _ in range(n_actions)]
+                rows[i] = to(sink_index())
                 continue
             state_rows: list[list[tuple[int, Fraction]]] = []
             state_charge: list[Fraction | None] = []
@@ -347,10 +412,15 @@ def tabulate(
                 for o in outs:
                     if o.probability == 0:
                         continue
+                    if o.terminated:
+                        seen.ends.add((state, a))
+                        if not o.goal and o.reward <= 0:
+                            seen.non_goal_ends.add((state, a))
+                    elif o.reward > 0:
+                        seen.positive_live.add((state, a))
                     new_tag = next_tag(tag, o.reward, split)
                     if o.terminated:
-                        goal = o.goal and smap.kind == "goal"
-                        nkey: Key = (_END, o.state, new_tag, goal)
+                        nkey: Key = (_END, o.state, new_tag, o.goal)
                     else:
                         nkey = live_key(o.state, new_tag, step + 1)
                     if frontier and nkey not in builder.index:
@@ -375,9 +445,9 @@ def tabulate(
     if bar is not None:
         bar.close()
     for i in layer:  # states first met as successors of the frontier
-        rows.setdefault(i, [[(i, Fraction(1))] for _ in range(n_actions)])
+        rows.setdefault(i, to(i))
     if sink is not None:
-        rows[sink] = [[(sink, Fraction(1))] for _ in range(n_actions)]
+        rows[sink] = to(sink)
 
     n = len(builder.keys)
     names: list[str] = []
@@ -385,6 +455,11 @@ def tabulate(
     terminal: list[Success] = []
     priors: list[tuple[Fraction, ...] | None] = []
     one = Fraction(1)
+
+    def exp_rho(due: Fraction) -> Success:
+        """exp(BETA due) for a total ``due`` (rewards minus r_top) <= 0."""
+        return one if due == 0 else smap.step_probability(r_top + due, r_top)
+
     for i, key in enumerate(builder.keys):
         kind = key[0]
         prior: tuple[Fraction, ...] | None = None
@@ -392,23 +467,21 @@ def tabulate(
             names.append(BEYOND_HORIZON)
             success.append([one] * n_actions)
             terminal.append(Fraction(0) if smap.kind == "goal" else one)
-        elif kind == _OVER:
-            names.append(EPISODE_OVER)
-            success.append([one] * n_actions)
-            terminal.append(one)
         elif kind == _END:
             _, state, tag, goal = key
-            label = source.end_name(state)
-            if smap.kind == "goal":
-                label += " (goal)" if goal else ""
+            label = source.end_name(state) + (" (goal)" if goal else "")
             names.append(f"ended: {label}{_tag_text(smap, tag)}")
             if smap.kind == "goal":
                 success.append([one] * n_actions)
                 terminal.append(one if goal else Fraction(0))
-            elif smap.kind == "exp":
-                due = one if tag is None else smap.step_probability(tag, r_max)
-                success.append([due] * n_actions)
-                terminal.append(due)
+            elif smap.is_exp:
+                arrival = Fraction(0) if tag is None else tag - r_top
+                after = R_END - r_top if smap.kind == "exp" else Fraction(0)
+                success.append([exp_rho(arrival + after)] * n_actions)
+                terminal.append(exp_rho(arrival))
+            elif smap.kind == "scored":
+                success.append([one] * n_actions)
+                terminal.append(one if tag else Fraction(0))
             else:
                 assert threshold is not None
                 success.append([one] * n_actions)
@@ -421,30 +494,38 @@ def tabulate(
             if smap.kind == "goal":
                 success.append([one] * n_actions)
                 terminal.append(Fraction(0))
-            elif smap.kind == "exp":
-                row: list[Success] = []
-                for c in charge.get(i, [None] * n_actions):
-                    due = (tag - r_max if tag is not None else 0) + (
-                        c - r_max if c is not None else 0
-                    )
-                    row.append(
-                        one if due == 0 else smap.step_probability(r_max + due, r_max)
-                    )
-                success.append(row)
-                terminal.append(
-                    one if tag is None else smap.step_probability(tag, r_max)
+            elif smap.is_exp:
+                arrival = Fraction(0) if tag is None else tag - r_top
+                success.append(
+                    [
+                        exp_rho(arrival + (c - r_top if c is not None else 0))
+                        for c in charge.get(i, [None] * n_actions)
+                    ]
                 )
+                terminal.append(exp_rho(arrival))
+            elif smap.kind == "scored":
+                success.append([one] * n_actions)
+                terminal.append(one if tag else Fraction(0))
             else:
                 assert threshold is not None
                 success.append([one] * n_actions)
                 terminal.append(one if tag >= threshold else Fraction(0))
         priors.append(prior)
     if len(set(names)) != n:
-        seen: set[str] = set()
+        seen_names: set[str] = set()
         for label in names:
-            if label in seen:
+            if label in seen_names:
                 raise ValueError(f"source: two states share the name {label!r}")
-            seen.add(label)
+            seen_names.add(label)
+    provenance = source.provenance()
+    notes = _warnings(smap, seen, provenance.get("kind"))
+    extra: dict[str, Any] = {}
+    if smap.is_exp:
+        extra["r_top"] = format_rational(r_top)
+    if smap.kind == "exp":
+        extra["reward_after_end"] = format_rational(R_END)
+    if notes:
+        extra["warnings"] = notes
     return Table(
         name=name,
         horizon=T,
@@ -456,13 +537,15 @@ def tabulate(
         initial=sorted(initial.items()),
         prior=priors,
         source={
-            **source.provenance(),
+            **provenance,
             "success_map": smap.spec,
             "success_meaning": smap.describe(),
             "horizon": T,
             "unrolled_over_time": unrolled,
             "reward_bounds": [format_rational(r_min), format_rational(r_max)],
+            **extra,
         },
+        warnings=notes,
     )
 
 

@@ -37,6 +37,12 @@ def make_env(env_id: str, options: Mapping[str, Any]) -> Any:
         raise ValueError(f"environment: unknown gymnasium id {env_id!r}")
     try:
         env = gymnasium.make(env_id, **dict(options))
+    except ImportError as exc:  # e.g. gymnasium's tabular/ (jax) environments
+        missing = getattr(exc, "name", None) or " ".join(str(exc).split())
+        raise ValueError(
+            f"environment: {env_id} needs the module {missing!r}, which is not "
+            "installed (toy-text environments with a table P need only gymnasium)"
+        ) from None
     except (TypeError, KeyError, ValueError, AssertionError) as exc:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise ValueError(

@@ -321,8 +321,34 @@ def _product(choices: list[list[Any]]) -> Iterable[list[Any]]:
 
 def sign_of(x: Expr, ranges: Mapping[Expr, Range]) -> Signs:
     """The signs (a subset of {-1, 0, 1}) that ``x`` may take when each symbol
-    lies in its range; {-1, 0, 1} when the test cannot tell."""
-    return _Signer(ranges).signs(x)
+    lies in its range; {-1, 0, 1} when the test cannot tell.
+
+    A rational function of the symbols that the one-sign-coefficients test
+    leaves open (not one strict sign) is decided again as the field system
+    decides it, with Pólya multipliers (:func:`_u_signs`): that proves, for
+    example, g^2 - g + 1/3 > 0 for g in (0, 1], which docs/theory.md cites.
+    """
+    x = sympy.sympify(x)
+    result = _Signer(ranges).signs(x)
+    if len(result) == 1 and 0 not in result:
+        return result
+    symbols = _sort_symbols(x.free_symbols)
+    rational = (
+        bool(symbols)
+        and all(s in ranges for s in symbols)
+        and not x.atoms(sympy.Function)
+        and all(p.exp.is_Integer for p in x.atoms(sympy.Pow))
+    )
+    if not rational:
+        return result
+    field = _Field(symbols)
+    value = field.from_expr(x)
+    if not value:
+        return ZERO
+    num, den = field.parts(value)
+    signer = _FieldSigner({s: ranges[s] for s in symbols}, symbols)
+    proved = signer.signs(field.key(value), num, den)
+    return proved if len(proved) < len(result) else result
 
 
 @dataclass(frozen=True)
