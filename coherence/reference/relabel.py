@@ -311,7 +311,7 @@ def relabel_step_exact(
                 for tp, xi in adm:
                     term = policy[tp][xi][a] * cross[go, tp + h][tp][xi][a]  # type: ignore[operator]
                     plain = plain + term
-                    weighted = weighted + d[tp][xi] * term  # type: ignore[operator]
+                    weighted = weighted + d[tp][xi] * term
                 num.append(ns.where_zero(sw, plain, lambda v=weighted: v))  # type: ignore[misc]
             total = zero
             for v in num:
