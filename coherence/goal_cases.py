@@ -244,7 +244,9 @@ def build_goals(directory: Path | None = None) -> list[Path]:
     dst = GOALS_DIR if directory is None else Path(directory)
     written: list[Path] = []
     for data in goal_cases():
-        extras = {k: data[k] for k in ("description", "source") if k in data}
+        extras: dict[str, object] = {
+            k: data[k] for k in ("description", "source") if k in data
+        }
         case = _expected_of(case_from_json(data))
         out = case_to_json(case)
         out.update(extras)
