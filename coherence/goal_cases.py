@@ -134,7 +134,7 @@ def bandit_case(*, optimum_start: bool) -> dict[str, object]:
             "hindsight relabelling (eUDRL, all segments) against goal "
             "conditioning G"
         ),
-        "source": {"tags": ["goals", "external"], "external": EXTERNAL},
+        "source": {"tags": ["external"], "external": EXTERNAL},
         "horizon": 1,
         "states": ["s0", "s1"],
         "actions": ["a0", "a1"],
@@ -216,7 +216,7 @@ def random_goal_case(seed: int, index: int) -> dict[str, object]:
             "generator": "coherence.goal_cases.random_goal_case",
             "seed": seed,
             "index": index,
-            "tags": ["goals"],
+            "tags": ["random"],
         },
         "horizon": horizon,
         "states": st,
