@@ -58,6 +58,14 @@ EXTERNAL: dict[str, Any] = {
         ".J_saved",
         "J_saved": [0.6, 0.52, 0.52, 0.52],
     },
+    "other_segment_spaces": {
+        "call": "udrl.classical_udrl_theory2(env, 3, SegSpace=S).J_saved, "
+        "S = 'trailing' or 'diag'",
+        "J_saved": [0.5, 0.5, 0.5],
+        "note": "at this commit both branches sum over range(h, h), which is "
+        "empty, and fall back to the uniform policy; coherence reads the "
+        "names as h' = h (trailing) and (h', g') = (h, g) (diag)",
+    },
     "G_closed_form": {
         "policy": "G_k(a0 | g0) = alpha^k / (alpha^k + (1 - alpha)^k)",
         "J_prob(G_k), k = 1..5": [0.52, 0.538462, 0.554286, 0.56701, 0.576727],
