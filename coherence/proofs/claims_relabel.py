@@ -21,11 +21,22 @@ _BANDIT_OPT = "coherence/cases/goals/two-goal-bandit-optimum-start.json"
 _ALPHAS = (*(Fraction(n, 10) for n in range(1, 10)), Fraction(1, 3))
 
 
-def _goal_cases() -> list[Any]:
-    from coherence.reference.case import load_case
+#: Seeded random goal-conditioned cases beside the shipped ones (not shipped).
+_RANDOM_SEED, _RANDOM_COUNT = 777, 150
+
+
+def _goal_cases(random_too: bool = False) -> list[Any]:
+    from coherence.goal_cases import random_goal_case
+    from coherence.reference.case import case_from_json, load_case
     from coherence.suite import suite
 
-    return [load_case(c.path) for c in suite("goals")]
+    cases = [load_case(c.path) for c in suite("goals")]
+    if random_too:
+        for i in range(_RANDOM_COUNT):
+            data = random_goal_case(_RANDOM_SEED, i)
+            data["queries"] = []
+            cases.append(case_from_json(data))
+    return cases
 
 
 def _policy(ev: Any, op: str, k: int, segments: str = "all") -> Any:
@@ -44,7 +55,10 @@ def _policy(ev: Any, op: str, k: int, segments: str = "all") -> Any:
     family=(
         "the shipped goal-conditioned cases (tag goals: the two-goal bandit, "
         "from the uniform prior and from the optimum, and 12 seeded random "
-        "cases, horizon 1-3), k = 1..3, exact equality at every (t, s, g)"
+        "cases, horizon 1-3) and 150 more seeded random goal cases "
+        "(coherence.goal_cases.random_goal_case, seed 777: 2-3 states, 2 "
+        "actions, 2 goals, horizon 2-3), k = 1..3, exact equality at every "
+        "(t, s, g)"
     ),
     method="exact rationals (the exact engine)",
 )
@@ -52,7 +66,7 @@ def claim_20_diag(settings: Settings) -> Outcome:
     """relabel_k[diag] == G_k exactly on every shipped goal case."""
     from coherence.queries import Evaluator
 
-    cases = _goal_cases()
+    cases = _goal_cases(random_too=True)
     for case in cases:
         ev = Evaluator(case.mdp, "exact")
         for k in (1, 2, 3):
@@ -70,7 +84,8 @@ def claim_20_diag(settings: Settings) -> Outcome:
     ),
     family=(
         "the shipped goal-conditioned cases without per-goal prior overrides "
-        "(tag goals), exact equality at every (t, s, g)"
+        "(tag goals) and the 100 such among 150 seeded random goal cases "
+        "(random_goal_case, seed 777), exact equality at every (t, s, g)"
     ),
     method="exact rationals (the exact engine)",
 )
@@ -79,7 +94,7 @@ def claim_20_first_step(settings: Settings) -> Outcome:
     from coherence.queries import Evaluator
 
     count = 0
-    for case in _goal_cases():
+    for case in _goal_cases(random_too=True):
         if case.mdp.command.prior:
             continue
         ev = Evaluator(case.mdp, "exact")
