@@ -110,12 +110,13 @@ def _tags_of(path: Path, group: str) -> tuple[str, ...]:
 
 
 def suite(tag: str | None = None) -> list[SuiteCase]:
-    """Every shipped case (public, proofs, generated), optionally those with
+    """Every shipped case (public, proofs, generated, goals), optionally those with
     ``tag``; sorted by group then name."""
     groups = (
         ("public", CASES_DIR / "public"),
         ("proofs", PROOFS_DIR),
         ("generated", CASES_DIR / "generated"),
+        ("goals", CASES_DIR / "goals"),
     )
     found: list[SuiteCase] = []
     for group, directory in groups:

@@ -519,6 +519,8 @@ class TorchEngine:
         if self._PT is not None and mdp.device.type == "cpu":
             self._chunk = K.batch_chunk(B, member)
         self._ws = K.Workspace()
+        #: goal structure for relabelling (:func:`make_engine` sets it)
+        self.command: Any = None
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -694,6 +696,15 @@ class TorchEngine:
             raise ValueError(f"delta: must be finite and > 0, got {f.delta!r}")
         return K.log_softmax(Q / delta, dim=-1)
 
+    def relabel_step(self, policy: Tensor, segments: str) -> Tensor:
+        """One round of hindsight relabelling (SPEC §4,
+        :mod:`coherence.reference.relabel`) for a batch sharing the goal
+        structure ``command`` (set by :func:`make_engine` from a goal case)."""
+        from coherence.reference.relabel import relabel_step_torch
+
+        out: Tensor = relabel_step_torch(self, policy, segments)
+        return out
+
     def maxent_policy(self, alpha: Any) -> Tensor:
         """Entropy-regularised optimum (SPEC §4), expectation backup:
         Qt = r + E_{s'} Vt(s'), Vt = (1/alpha) log sum_a p exp(alpha Qt),
@@ -868,6 +879,8 @@ def make_engine(mdp: MDP, options: tuple[str, ...]) -> TorchEngine:
     if not isinstance(mdp, MDP):
         raise TypeError(f"mdp: expected a coherence MDP, got {type(mdp).__name__}")
     dtype, device, layout = parse_options(tuple(options))
-    return TorchEngine(
+    engine = TorchEngine(
         TorchMDP.from_mdps(mdp, layout=layout, dtype=dtype, device=device)
     )
+    engine.command = mdp.command
+    return engine

@@ -66,6 +66,7 @@ def all_checks() -> list[Check]:
         claims_conventions,
         claims_improvement,
         claims_operators,
+        claims_relabel,
         claims_values,
     )
 
@@ -76,6 +77,7 @@ def all_checks() -> list[Check]:
         claims_coherence,
         claims_improvement,
         claims_operators,
+        claims_relabel,
     ):
         found.extend(module.CHECKS)
     keys = [c.key for c in found]

@@ -23,7 +23,7 @@ from typing import Any
 from coherence._io import atomic_write_json, path_inside, read_json
 from coherence._numbers import format_rational, parse_number, parse_rational
 from coherence.reference.model import MDP
-from coherence.reference.operators import OPERATORS, PolicySpec
+from coherence.reference.operators import OPERATORS, SEGMENT_SPACES, PolicySpec
 from coherence.reference.quantities import (
     EXACT_QUANTITIES,
     FLOAT_QUANTITIES,
@@ -153,9 +153,18 @@ def _parse_policy(obj: object, where: str) -> PolicySpec:
     spec: PolicySpec
     if op == "prior":
         spec = PolicySpec("prior")
-    elif op in ("G", "F", "F_literal", "H", "H_literal"):
+    elif op in ("G", "F", "F_literal", "H", "H_literal", "RWR"):
         allowed.add("k")
         spec = PolicySpec(op, k=_count(obj, "k", where))
+    elif op == "relabel":
+        allowed.update({"k", "segments"})
+        segments = obj.get("segments", "all")
+        if segments not in SEGMENT_SPACES:
+            raise CaseError(
+                f"{where}.segments: expected one of {', '.join(SEGMENT_SPACES)}, "
+                f"got {segments!r}"
+            )
+        spec = PolicySpec(op, k=_count(obj, "k", where), segments=segments)
     elif op in ("T", "maxent"):
         allowed.add("alpha")
         if "alpha" not in obj:
@@ -179,8 +188,11 @@ def _parse_policy(obj: object, where: str) -> PolicySpec:
 
 def _policy_to_json(spec: PolicySpec) -> dict[str, object]:
     out: dict[str, object] = {"operator": spec.operator}
-    if spec.operator in ("G", "F", "F_literal", "H", "H_literal"):
+    if spec.operator in ("G", "F", "F_literal", "H", "H_literal", "RWR"):
         out["k"] = spec.k
+    elif spec.operator == "relabel":
+        out["k"] = spec.k
+        out["segments"] = spec.segments
     elif spec.operator in ("T", "maxent"):
         alpha = spec.alpha
         out["alpha"] = format_rational(alpha) if isinstance(alpha, Fraction) else alpha
@@ -379,6 +391,7 @@ _CASE_KEYS = {
     "tolerance",
     "description",
     "source",
+    "goals",
 }
 
 
@@ -409,6 +422,10 @@ def case_from_json(data: object) -> Case:
         time_dependent_success=data.get("time_dependent_success") or {},
         name=name,
     )
+    if "goals" in data:
+        from coherence.reference.relabel import build_goal_mdp
+
+        mdp = build_goal_mdp(mdp, data["goals"])
     raw_queries = data.get("queries", [])
     if not isinstance(raw_queries, list):
         raise CaseError(f"queries: expected a list, got {raw_queries!r}")
@@ -451,8 +468,12 @@ def load_case(path: str | os.PathLike[str]) -> Case:
 
 
 def case_to_json(case: Case) -> dict[str, object]:
-    """The case as a JSON object with every number an exact rational string."""
+    """The case as a JSON object with every number an exact rational string
+    (a goal-conditioned case: its base MDP and its ``goals``)."""
     mdp = case.mdp
+    goals = getattr(mdp, "command", None)
+    if goals is not None:
+        mdp = goals.base
     st, ac = mdp.states, mdp.actions
     fmt = format_rational
     out: dict[str, object] = {
@@ -499,6 +520,8 @@ def case_to_json(case: Case) -> dict[str, object]:
         st[s]: {ac[a]: fmt(q) for a, q in enumerate(row)}
         for s, row in enumerate(mdp.prior)
     }
+    if goals is not None:
+        out["goals"] = goals.to_json()
     if case.tolerance is not None:
         out["tolerance"] = case.tolerance.to_json()
     out["queries"] = [q.to_json() for q in case.queries]

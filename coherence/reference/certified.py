@@ -450,6 +450,22 @@ class CertifiedEngine:
         return out
 
     @_at_precision
+    def relabel_step(self, policy: Table, segments: str) -> Table:
+        """One round of hindsight relabelling in balls (SPEC §4,
+        :mod:`coherence.reference.relabel`); exact zeros decide the conventions,
+        :class:`Undecided` where a ball straddles 0."""
+        from coherence.reference.relabel import command_of, relabel_step_exact
+
+        cmd = command_of(self.mdp)
+        try:
+            return relabel_step_exact(self.m, cmd, policy, segments)
+        except Undecided as exc:
+            raise Undecided(
+                f"certified: relabelling is undecided at {self.bits} bits: {exc}; "
+                f"{_EXACT_ADVICE}"
+            ) from None
+
+    @_at_precision
     def maxent_policy(self, alpha: Any) -> Table:
         """Entropy-regularised optimum (SPEC §4), the expectation backup of
         :meth:`NumpyEngine.maxent_backup

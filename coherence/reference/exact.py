@@ -86,6 +86,14 @@ class ExactEngine:
         """The f-soft-Q policy of the values (SPEC §5)."""
         return rec.soft_q_policy(self.m, values, f)
 
+    def relabel_step(self, policy: Table, segments: str) -> Table:
+        """One round of hindsight relabelling over ``segments`` (SPEC §4,
+        :mod:`coherence.reference.relabel`); needs a goal-conditioned case."""
+        from coherence.reference.relabel import command_of, relabel_step_exact
+
+        cmd = command_of(self.mdp)
+        return relabel_step_exact(self.m, cmd, policy, segments)
+
     # ---------------------------------------------------------- quantities
     def check_policy(self, policy: Table) -> Table:
         """``policy`` unchanged when it is a ``[t][s][a]`` table of shape

@@ -64,7 +64,7 @@ def backward_passes(spec: PolicySpec, f: SoftQ | None = None) -> int:
     """Soft backward passes needed for ``spec``'s policy and one quantity of it
     (SPEC §4: G_k, F_k and H_k take k, B_i takes i, T_alpha one)."""
     op = spec.operator
-    if op in ("G", "F", "F_literal", "H", "H_literal"):
+    if op in ("G", "F", "F_literal", "H", "H_literal", "RWR", "relabel"):
         passes = spec.k
     elif op == "B":
         passes = spec.i
@@ -110,7 +110,7 @@ def estimated_bits_log2(mdp: MDP, spec: PolicySpec, f: SoftQ | None = None) -> f
     log_b, log_t = math.log2(b), math.log2(T)
     op = spec.operator
     det = mdp.is_deterministic
-    if op in ("G", "F", "F_literal"):
+    if op in ("G", "F", "F_literal", "RWR", "relabel"):
         k = spec.k
         grow = log_t + math.log2(k + 1) if det else T * math.log2(k + 1)
         grow = max(grow, log_t)

@@ -314,6 +314,9 @@ class MDP:
     initial: tuple[Fraction, ...]
     prior: tuple[tuple[Fraction, ...], ...]
     name: str = field(default="mdp", compare=False)
+    #: The goal structure of a goal-conditioned case's command extension
+    #: (:class:`coherence.reference.relabel.Commands`), else None.
+    command: Any = field(default=None, compare=False, repr=False)
 
     # ------------------------------------------------------------------ checks
     def __post_init__(self) -> None:
@@ -421,7 +424,7 @@ class MDP:
         while reading); skips the second pass over large tables."""
         obj = object.__new__(cls)
         for item in fields(cls):
-            object.__setattr__(obj, item.name, values[item.name])
+            object.__setattr__(obj, item.name, values.get(item.name, item.default))
         return obj
 
     @classmethod

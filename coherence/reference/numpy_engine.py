@@ -302,6 +302,13 @@ class NumpyEngine:
         delta = float(f.delta)
         return log_softmax(Q / delta, axis=2)
 
+    def relabel_step(self, policy: FloatArray, segments: str) -> FloatArray:
+        """One round of hindsight relabelling (SPEC §4,
+        :mod:`coherence.reference.relabel`); needs a goal-conditioned case."""
+        from coherence.reference.relabel import relabel_step_numpy
+
+        return relabel_step_numpy(self, policy, segments)
+
     def maxent_backup(self, alpha: Any) -> LogValues:
         """Expectation backup of the entropy-regularised optimum (SPEC §4):
         Qt = r + E_{s'} Vt(s'),  Vt = (1/alpha) log sum_a p exp(alpha Qt),

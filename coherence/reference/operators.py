@@ -11,6 +11,9 @@ every number system:
     H_{k+1} = cond(p, R'_k),  R'_{k+1} = R'_k + log H_{k+1} - log p (R'_0 = r)
     literal forms: the same without "- log p"
     B_0 = p,  B_{i+1} = (B_i)^{Q,f}
+    RWR_k = G_k (reward-weighted regression with the 0/1 success return)
+    relabel_k[segments]: hindsight relabelling of a goal-conditioned case
+        (eUDRL / GCSL / ODT, :mod:`coherence.reference.relabel`)
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "folding",
     "iterated_coherence",
     "policy_for",
+    "relabel",
     "retrain",
     "temperature",
 ]
@@ -38,8 +42,16 @@ Pol = TypeVar("Pol")
 Rew = TypeVar("Rew")
 Val = TypeVar("Val")
 
-OPERATORS = ("prior", "G", "T", "F", "F_literal", "H", "H_literal", "B", "maxent")
-Operator = Literal["prior", "G", "T", "F", "F_literal", "H", "H_literal", "B", "maxent"]
+OPERATORS = (
+    "prior", "G", "T", "F", "F_literal", "H", "H_literal", "B", "maxent",
+    "RWR", "relabel",
+)  # fmt: skip
+Operator = Literal[
+    "prior", "G", "T", "F", "F_literal", "H", "H_literal", "B", "maxent",
+    "RWR", "relabel",
+]  # fmt: skip
+#: Segment spaces of the relabelling operator (Štrupl et al.'s names).
+SEGMENT_SPACES = ("all", "trailing", "diag")
 
 
 class Engine(Protocol[Pol, Rew, Val]):
@@ -86,6 +98,34 @@ def retrain(
     pi = engine.prior_policy() if start is None else start
     for _ in range(k - steps_done):
         pi = engine.condition(pi, engine.soft_values(pi, reward))
+    return pi
+
+
+def relabel(
+    engine: Engine[Pol, Rew, Val],
+    k: int,
+    segments: str = "all",
+    *,
+    start: Pol | None = None,
+) -> Pol:
+    """relabel_k: k rounds of hindsight relabelling over ``segments``
+    (all, trailing or diag) on a goal-conditioned case; relabel_0 = p.
+
+    Needs the engine primitive ``relabel_step(policy, segments)``
+    (:mod:`coherence.reference.relabel`); an engine without it, or an MDP
+    without goals, is a one-line ValueError.
+    """
+    _check_count("k", k)
+    if segments not in SEGMENT_SPACES:
+        raise ValueError(
+            f"segments: expected one of {', '.join(SEGMENT_SPACES)}, got {segments!r}"
+        )
+    step = getattr(engine, "relabel_step", None)
+    if step is None:
+        raise ValueError("operator: 'relabel' is not available on this engine")
+    pi = engine.prior_policy() if start is None else start
+    for _ in range(k):
+        pi = step(pi, segments)
     return pi
 
 
@@ -142,6 +182,7 @@ class PolicySpec:
     alpha: Fraction | float = Fraction(0)
     i: int = 0
     f: SoftQ | None = None
+    segments: str = "all"
 
     def __post_init__(self) -> None:
         if isinstance(self.alpha, int) and not isinstance(self.alpha, bool):
@@ -158,6 +199,11 @@ class PolicySpec:
             raise ValueError(f"alpha: must be >= 0, got {self.alpha!r}")
         if self.operator == "B" and self.f is None:
             raise ValueError("f: operator B needs f (boltzmann delta or argmax)")
+        if self.segments not in SEGMENT_SPACES:
+            raise ValueError(
+                f"segments: expected one of {', '.join(SEGMENT_SPACES)}, "
+                f"got {self.segments!r}"
+            )
 
     @property
     def is_rational(self) -> bool:
@@ -178,6 +224,8 @@ class PolicySpec:
             return f"B_{self.i}[{f_label(self.f)}]"
         if self.operator == "prior":
             return "prior"
+        if self.operator == "relabel":
+            return f"relabel_{self.k}[{self.segments}]"
         return f"{self.operator}_{self.k}"
 
 
@@ -241,8 +289,10 @@ def policy_for(engine: Engine[Pol, Any, Any], spec: PolicySpec) -> Pol:
     op = spec.operator
     if op == "prior":
         return engine.prior_policy()
-    if op == "G":
+    if op in ("G", "RWR"):
         return retrain(engine, spec.k)
+    if op == "relabel":
+        return relabel(engine, spec.k, spec.segments)
     if op == "T":
         return temperature(engine, spec.alpha)
     if op in ("F", "F_literal"):
