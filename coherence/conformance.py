@@ -499,10 +499,15 @@ def _load_cases(paths: Sequence[str]) -> list[Case]:
 
 
 def progress_bar(
-    total: int, desc: str, *, quiet: bool = False, unit: str = "query"
+    total: int,
+    desc: str,
+    *,
+    quiet: bool = False,
+    unit: str = "query",
+    delay: float = 0.5,
 ) -> Any:
     """A tqdm bar on stderr: shown only when stderr is a terminal, the command
-    is not ``--quiet``, and the work lasts longer than half a second."""
+    is not ``--quiet``, and the work lasts longer than ``delay`` seconds."""
     from tqdm import tqdm
 
     return tqdm(
@@ -511,7 +516,7 @@ def progress_bar(
         unit=unit,
         file=sys.stderr,
         disable=True if quiet else None,
-        delay=0.5,
+        delay=delay,
         leave=False,
         dynamic_ncols=True,
     )
