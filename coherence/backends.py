@@ -213,6 +213,15 @@ class AutoChoice:
     exact_cost: float | None = None
     certified_cost: float | None = None
 
+    @property
+    def fallback(self) -> bool:
+        """Whether cost, the exact-path limits or an undecidable tie moved the
+        computation off the path the inputs alone give (:func:`auto_backend`:
+        exact for rational inputs with small denominators, else certified)."""
+        if self.backend == "numpy":
+            return True
+        return self.backend == "certified" and self.exact_cost is not None
+
 
 def _cost(
     estimate: Callable[[MDP, PolicySpec, SoftQ | None], float],

@@ -523,11 +523,13 @@ def progress_bar(
 
 
 def auto_note(case: Case, choices: Mapping[str, backends.AutoChoice]) -> str | None:
-    """One line saying which queries ``auto`` answered on a backend other than
-    exact, and why (grouped by backend and reason); None when all were exact."""
+    """One line saying which queries ``auto`` moved off their usual path
+    (:attr:`coherence.backends.AutoChoice.fallback`: past the cost budget or
+    the exact-path limits, or an undecidable tie), to which backend and why;
+    None when there are none."""
     groups: dict[tuple[str, str], list[str]] = {}
     for qid, choice in choices.items():
-        if choice.backend != "exact":
+        if choice.fallback:
             reason = choice.reason
             if reason.startswith("exact cost estimate"):
                 reason = "exact cost estimate over the budget"

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -455,18 +456,24 @@ def file_problems(path: str | os.PathLike[str]) -> tuple[str | None, list[Proble
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from coherence.conformance import progress_bar
+
     bad = 0
-    for path in args.files:
-        kind, problems = file_problems(path)
-        if not problems:
-            print(f"{path}: valid {kind}")
-            continue
-        bad += 1
-        print(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
-        for problem in problems[: args.max_problems]:
-            print(f"  {problem.line()}")
-        if len(problems) > args.max_problems:
-            print(f"  ... and {len(problems) - args.max_problems} more")
+    with progress_bar(
+        len(args.files), "validating", quiet=args.quiet, unit="file"
+    ) as bar:
+        for path in args.files:
+            kind, problems = file_problems(path)
+            bar.update(1)
+            lines = [f"{path}: valid {kind}"]
+            if problems:
+                bad += 1
+                s = "s" if len(problems) != 1 else ""
+                lines = [f"{path}: {len(problems)} problem{s}"]
+                lines += [f"  {p.line()}" for p in problems[: args.max_problems]]
+                if len(problems) > args.max_problems:
+                    lines.append(f"  ... and {len(problems) - args.max_problems} more")
+            bar.write("\n".join(lines), file=sys.stdout)
     print(f"{len(args.files) - bad} valid, {bad} invalid")
     return 0 if bad == 0 else 1
 
@@ -499,6 +506,9 @@ def register(sub: Any) -> None:
         default=50,
         metavar="N",
         help="problems listed per file (default 50)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar on stderr"
     )
     parser.set_defaults(handler=_cmd_validate)
     show = sub.add_parser("schema", help="print the JSON Schema of a file format")
