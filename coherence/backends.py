@@ -206,12 +206,14 @@ AUTO_MAX_COST = 200_000
 class AutoChoice:
     """The backend ``auto`` takes for one computation and why (``reason``: one
     short phrase; ``exact_cost`` / ``certified_cost``: the estimates, in exact
-    steps on small numbers, ``None`` where not estimated)."""
+    steps on small numbers, ``None`` where not estimated; ``exact_possible``:
+    the inputs and the exact-path limits allow exact, whatever the cost)."""
 
     backend: str
     reason: str
     exact_cost: float | None = None
     certified_cost: float | None = None
+    exact_possible: bool = False
 
     @property
     def fallback(self) -> bool:
@@ -269,20 +271,24 @@ def auto_choice(
             None,
         )
         exact = _cost(limits.exact_cost, mdp, specs, f)
-        if problem is None and exact <= AUTO_MAX_COST:
-            return AutoChoice("exact", "exact cost within budget", exact)
+        possible = problem is None
+        ball = _cost(limits.certified_cost, mdp, specs, f)
+        if possible and exact <= AUTO_MAX_COST:
+            return AutoChoice("exact", "exact cost within budget", exact, ball, True)
         why = problem or f"exact cost estimate {exact:.2g} > {AUTO_MAX_COST:.2g}"
         if certified:
-            ball = _cost(limits.certified_cost, mdp, specs, f)
             if ball <= AUTO_MAX_COST:
-                return AutoChoice("certified", why, exact, ball)
+                return AutoChoice("certified", why, exact, ball, possible)
             return AutoChoice(
                 "numpy",
                 f"{why}, certified {ball:.2g} > {AUTO_MAX_COST:.2g}",
                 exact,
                 ball,
+                possible,
             )
-        return AutoChoice("numpy", f"{why}, [certified] extra not installed", exact)
+        return AutoChoice(
+            "numpy", f"{why}, [certified] extra not installed", exact, None, possible
+        )
     if not certified:
         return AutoChoice("numpy", f"{why}, [certified] extra not installed")
     ball = _cost(limits.certified_cost, mdp, specs, f)

@@ -8,9 +8,13 @@ has none, prints a per-query table (text, JSON or JUnit XML) and exits non-zero
 on any failure or (unless ``--allow-missing``) missing answer.
 
 Answering lives in :mod:`coherence.queries`; this module compares and reports.
-The default backend ``auto`` (:func:`coherence.queries.auto_for`) answers with
-the exact engine where the policies are rational and the input denominators
-small, and with certified ball arithmetic otherwise.
+The default backend ``auto`` (:func:`coherence.queries.auto_choice`) answers
+with the exact engine where the policies are rational, the input denominators
+small and the estimated cost within :data:`coherence.backends.AUTO_MAX_COST`,
+with certified ball arithmetic where its own estimate is within it, and with
+float64 numpy otherwise; the run prints, per case, the queries that left the
+exact path and why. ``check`` asks its :class:`Oracle` only for queries without
+an expected answer (and with an answer to compare).
 """
 
 from __future__ import annotations
@@ -294,11 +298,13 @@ class Oracle:
     and each quantity is computed once (never for a query whose expected
     answer is in the case: :func:`check_case` asks only for the others).
 
-    ``backend`` ``auto``: exact where :func:`coherence.queries.auto_choice`
-    takes exact for an exact query; certified enclosures for float queries and
-    where exact would cost too much, whatever their cost (the reference stays
-    rigorous; ``numpy`` is the fast choice); float64 numpy, with the engine's
-    stated tolerance, only where the ``[certified]`` extra is missing.
+    ``backend`` ``auto``: for an exact query, exact where
+    :func:`coherence.queries.auto_choice` takes exact, or where exact is
+    possible and its cost estimate is at most the certified one; certified
+    enclosures for float queries and the other exact ones, whatever their cost
+    (the reference stays rigorous; ``numpy`` is the fast choice); float64
+    numpy, with the engine's stated tolerance, only where the ``[certified]``
+    extra is missing.
     """
 
     def __init__(self, case: Case, backend: str = "auto") -> None:
@@ -317,7 +323,8 @@ class Oracle:
             self._evaluators[name] = Evaluator(self.case.mdp, name)
         return self._evaluators[name]
 
-    def _engine_for(self, query: Query) -> str:
+    def engine_for(self, query: Query) -> str:
+        """The engine that answers ``query`` (exact, certified or numpy)."""
         if self.backend != "auto":
             if self.backend == "exact" and not _all_rational(query):
                 return "certified"
@@ -325,14 +332,20 @@ class Oracle:
         choice = auto_choice(
             self.case.mdp, query.policy, f=query.f, reference=query.reference
         )
-        if query.is_exact and choice.backend == "exact":
-            return "exact"
+        if query.is_exact and choice.exact_possible:
+            # both references are rigorous: the cheaper estimate answers (and
+            # exact, where the certified extra turns out to be missing)
+            exact, ball = choice.exact_cost, choice.certified_cost
+            if choice.backend == "exact" or (
+                exact is not None and ball is not None and exact <= ball
+            ):
+                return "exact"
         return "certified"
 
     def answer(self, query: Query) -> OracleAnswer:
         """The oracle's answer of ``query``."""
         self.computed += 1
-        engine = self._engine_for(query)
+        engine = self.engine_for(query)
         if engine == "certified":
             found = self._certified(query)
             if found is not None:

@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -339,3 +340,22 @@ def test_progress_bar_shows_on_a_terminal_unless_quiet(
         with progress_bar(3, "answering", quiet=quiet, delay=0) as bar:
             bar.update(3)
         assert ("answering" in stream.getvalue()) == shown, (quiet, shown)
+
+
+def test_the_oracle_takes_the_cheaper_rigorous_engine() -> None:
+    """Past auto's budget an exact query is checked exactly where exact costs
+    no more than balls (small numbers), against certified enclosures where the
+    numbers are large; a float query against enclosures."""
+    from coherence.conformance import Oracle
+    from coherence.reference.case import Case, Query
+    from coherence.reference.operators import PolicySpec
+    from coherence.reference.recurrences import Boltzmann
+    from tests.test_backends import _coin, _ring
+
+    wide = Case(_ring(400, 150), [Query("g", "J_prob", PolicySpec("G", k=1))])
+    assert backends.auto_choice(wide.mdp, PolicySpec("G", k=1)).backend == "numpy"
+    assert Oracle(wide).engine_for(wide.queries[0]) == "exact"
+    deep = Case(_coin(5), [Query("g", "J_prob", PolicySpec("G", k=15))])
+    assert Oracle(deep).engine_for(deep.queries[0]) == "certified"
+    kappa = Query("k", "kappa", PolicySpec("G", k=1), f=Boltzmann(Fraction(1)))
+    assert Oracle(Case(_coin(2), [kappa])).engine_for(kappa) == "certified"
