@@ -44,15 +44,18 @@ IMPORTS = [
 ]  # fmt: skip
 
 
-def _cli(tree: Path, args: list[str]) -> tuple[float, float]:
+def _cli(tree: Path, args: list[str], cwd: Path) -> tuple[float, float]:
     """(wall, CPU) seconds of ``python -m coherence ARGS`` with ``tree`` first
-    on the path; output discarded, a non-zero exit stops the benchmark."""
+    on the path, run in ``cwd`` (not a source tree: ``-m`` puts the working
+    directory before PYTHONPATH); output discarded, a non-zero exit stops the
+    benchmark."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "coherence", *args],
         env=env,
+        cwd=cwd,
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -98,9 +101,9 @@ def commands(work: Path, baseline: Path | None) -> list[str]:
             if "--oracle" in args:
                 cells += ["-", "-"]  # the option is new
             else:
-                wall, cpu = _cli(baseline, args)
+                wall, cpu = _cli(baseline, args, work)
                 cells += [f"{wall:.1f}", f"{cpu:.1f}"]
-        wall, cpu = _cli(ROOT, args)
+        wall, cpu = _cli(ROOT, args, work)
         cells += [f"{wall:.1f}", f"{cpu:.1f}"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
@@ -146,16 +149,19 @@ def calibration(work: Path) -> list[str]:
 def _prepare(work: Path, bridge: Path) -> None:
     for name, args in IMPORTS:
         filled = [a.format(bridge=bridge) for a in args]
-        _cli(ROOT, ["import", *filled, "--out", str(work / f"{name}.json")])
+        _cli(ROOT, ["import", *filled, "--out", str(work / f"{name}.json")], work)
     kc30 = [a.format(bridge=bridge) for a in IMPORTS[2][1]]
     kc30[kc30.index("100")] = "30"
-    _cli(ROOT, ["import", *kc30, "--out", str(work / "kc30.json")])
-    _cli(ROOT, ["cases", "export", str(work / "suite")])
+    _cli(ROOT, ["import", *kc30, "--out", str(work / "kc30.json")], work)
+    _cli(ROOT, ["cases", "export", str(work / "suite")], work)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="DIR", help="an earlier source tree")
+    parser.add_argument(
+        "--baseline-label", metavar="TEXT", help="what the baseline is (a commit)"
+    )
     parser.add_argument(
         "--bridge",
         metavar="DIR",
@@ -170,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         _prepare(work, Path(args.bridge).resolve())
         rows = commands(work, baseline)
         calib = calibration(work)
-    before = f" Before: `PYTHONPATH={args.baseline}`." if baseline else ""
+    label = args.baseline_label or f"`PYTHONPATH={args.baseline}`"
+    before = f" Before: {label}." if baseline else ""
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "unset (OpenBLAS default)")
+    before += f" `OPENBLAS_NUM_THREADS`: {blas}."
     text = "\n".join(
         [
             "## auto's cost rule, check and validate (issue 20)",
@@ -186,6 +195,19 @@ def main(argv: list[str] | None = None) -> int:
             "bits / 1024); per query, a fresh evaluator on each engine:",
             "",
             *calib,
+            "",
+            "Notes: "
+            + "The default `check` keeps an exact or certified reference (the cheaper "
+            "estimate of the two), so its time is the oracle's: most of it the "
+            "exact answers of KeyCorridor T = 100; `--oracle numpy` is the fast "
+            "float64 reference. `validate` now costs less than `run` on the "
+            "suite. "
+            "On a loaded 2-core machine OpenBLAS's default threads spin "
+            "against other work and numpy's row-vector products ran 3-6x slower "
+            "in wall time (MiniGrid DoorKey T = 20, every query on numpy: 13.6 s "
+            "with the default threads, 2.2 s with `OPENBLAS_NUM_THREADS=1`, load "
+            "average about 6); set it to 1 there. CPU seconds are the steadier "
+            "measure under load.",
         ]
     )
     print(text)

@@ -166,12 +166,25 @@ class Evaluator:
         self._caches: dict[str, PolicyCache[Any]] = {}
         #: Under ``auto``: the backend each answered query id got, and why.
         self.choices: dict[str, AutoChoice] = {}
+        self._auto: dict[tuple[Any, ...], AutoChoice] = {}
+
+    def _choose(
+        self,
+        spec: PolicySpec,
+        f: SoftQ | None = None,
+        reference: PolicySpec | None = None,
+    ) -> AutoChoice:
+        """:func:`auto_choice` for this MDP, memoised per computation."""
+        key = (spec, f, reference)
+        if key not in self._auto:
+            self._auto[key] = auto_choice(self.mdp, spec, f=f, reference=reference)
+        return self._auto[key]
 
     def backend_for(self, query: Query) -> str:
         """The backend that answers ``query``."""
         if self.backend != AUTO:
             return self.backend
-        return auto_backend(self.mdp, query)
+        return self._choose(query.policy, query.f, query.reference).backend
 
     def engine(self, name: str) -> Any:
         """The engine of backend ``name`` for this MDP (created once)."""
@@ -184,7 +197,7 @@ class Evaluator:
         """The engine-native policy named by ``spec`` (memoised per engine)."""
         name = self.backend if backend is None else backend
         if name == AUTO:
-            name = auto_choice(self.mdp, spec).backend
+            name = self._choose(spec).backend
         engine = self.engine(name)
         if getattr(engine, "rational_only", False):
             if not spec.is_rational:
@@ -223,7 +236,7 @@ class Evaluator:
                 raise ValueError(f"{param}: quantity {row.name!r} needs {param}")
         chosen = self.backend if backend is None else backend
         if chosen == AUTO:
-            chosen = auto_choice(self.mdp, spec, f=f, reference=reference).backend
+            chosen = self._choose(spec, f, reference).backend
         engine = self.engine(chosen)
         if f is not None and getattr(engine, "rational_only", False):
             check_exact_limits(self.mdp, spec, f=f)
@@ -256,9 +269,7 @@ class Evaluator:
 
         choice = None
         if self.backend == AUTO:
-            choice = auto_choice(
-                self.mdp, query.policy, f=query.f, reference=query.reference
-            )
+            choice = self._choose(query.policy, query.f, query.reference)
         try:
             raw = ask(self.backend if choice is None else choice.backend)
         except ValueError as exc:
