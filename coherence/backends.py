@@ -13,14 +13,19 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from coherence._extras import EXTRAS, missing_extra
+from coherence.reference import limits
 from coherence.reference.model import MDP
+from coherence.reference.operators import PolicySpec, f_is_rational
 from coherence.reference.recurrences import SoftQ
 
 __all__ = [
+    "AUTO_MAX_COST",
     "AUTO_MAX_DENOMINATOR",
+    "AutoChoice",
     "BackendInfo",
     "QueryEngine",
     "auto_backend",
+    "auto_choice",
     "create",
     "describe",
     "exact_is_fast",
@@ -183,9 +188,119 @@ def exact_is_fast(mdp: MDP) -> bool:
 
 
 def auto_backend(mdp: MDP, rational: bool) -> str:
-    """The backend ``auto`` picks: ``exact`` for a rational answer when exact
-    arithmetic is fast (:func:`exact_is_fast`), ``certified`` otherwise."""
+    """The input rule of ``auto``, before any cost estimate: ``exact`` for a
+    rational answer when exact arithmetic is fast (:func:`exact_is_fast`),
+    ``certified`` otherwise (:func:`auto_choice` adds the cost rule)."""
     return "exact" if rational and exact_is_fast(mdp) else "certified"
+
+
+#: ``auto`` takes the exact path for a query only when its estimated cost
+#: (:func:`coherence.reference.limits.exact_cost`: elementary steps weighted by
+#: the estimated size of the numbers) is at most this; likewise the certified
+#: path (:func:`coherence.reference.limits.certified_cost`), else float64 numpy.
+#: About a quarter to half a second of exact arithmetic on the development
+#: machine (``benchmarks/bench_auto.py``).
+AUTO_MAX_COST = 200_000
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """The backend ``auto`` takes for one computation and why (``reason``: one
+    short phrase; ``exact_cost`` / ``certified_cost``: the estimates, in exact
+    steps on small numbers, ``None`` where not estimated; ``exact_possible``:
+    the inputs and the exact-path limits allow exact, whatever the cost)."""
+
+    backend: str
+    reason: str
+    exact_cost: float | None = None
+    certified_cost: float | None = None
+    exact_possible: bool = False
+
+    @property
+    def fallback(self) -> bool:
+        """Whether cost, the exact-path limits or an undecidable tie moved the
+        computation off the path the inputs alone give (:func:`auto_backend`:
+        exact for rational inputs with small denominators, else certified)."""
+        if self.backend == "numpy":
+            return True
+        return self.backend == "certified" and self.exact_cost is not None
+
+
+def _cost(
+    estimate: Callable[[MDP, PolicySpec, SoftQ | None], float],
+    mdp: MDP,
+    specs: tuple[PolicySpec, ...],
+    f: SoftQ | None,
+) -> float:
+    return sum(
+        estimate(mdp, spec, f if i == 0 else None) for i, spec in enumerate(specs)
+    )
+
+
+def auto_choice(
+    mdp: MDP,
+    spec: PolicySpec,
+    *,
+    f: SoftQ | None = None,
+    reference: PolicySpec | None = None,
+    certified: bool = True,
+) -> AutoChoice:
+    """The backend ``auto`` takes for the policy ``spec`` (with kappa's soft-Q
+    map ``f`` and causal_kl's ``reference`` policy), in this order:
+
+    1. ``exact`` when every policy and ``f`` is rational, every input
+       denominator is at most :data:`AUTO_MAX_DENOMINATOR`, the exact path is
+       within :data:`coherence.reference.limits.EXACT_LIMITS`, and its estimated
+       cost is at most :data:`AUTO_MAX_COST`;
+    2. else ``certified`` (when ``certified``: the ``[certified]`` extra is
+       installed) when its estimated cost is at most :data:`AUTO_MAX_COST`;
+    3. else ``numpy`` (float64).
+    """
+    specs = (spec,) if reference is None else (spec, reference)
+    rational = all(s.is_rational for s in specs) and (f is None or f_is_rational(f))
+    if not rational:
+        why = "a policy or soft-Q map is not rational"
+    elif not exact_is_fast(mdp):
+        why = f"input denominators above 2^{AUTO_MAX_DENOMINATOR.bit_length() - 1}"
+    else:
+        problem = next(
+            (
+                p
+                for i, s in enumerate(specs)
+                if (p := limits.exact_limit_problem(mdp, s, f=f if i == 0 else None))
+            ),
+            None,
+        )
+        exact = _cost(limits.exact_cost, mdp, specs, f)
+        possible = problem is None
+        ball = _cost(limits.certified_cost, mdp, specs, f)
+        if possible and exact <= AUTO_MAX_COST:
+            return AutoChoice("exact", "exact cost within budget", exact, ball, True)
+        why = problem or f"exact cost estimate {exact:.2g} > {AUTO_MAX_COST:.2g}"
+        if certified:
+            if ball <= AUTO_MAX_COST:
+                return AutoChoice("certified", why, exact, ball, possible)
+            return AutoChoice(
+                "numpy",
+                f"{why}, certified {ball:.2g} > {AUTO_MAX_COST:.2g}",
+                exact,
+                ball,
+                possible,
+            )
+        return AutoChoice(
+            "numpy", f"{why}, [certified] extra not installed", exact, None, possible
+        )
+    if not certified:
+        return AutoChoice("numpy", f"{why}, [certified] extra not installed")
+    ball = _cost(limits.certified_cost, mdp, specs, f)
+    if ball <= AUTO_MAX_COST:
+        return AutoChoice("certified", why, None, ball)
+    return AutoChoice(
+        "numpy",
+        f"{why}, certified cost estimate {ball:.2g} > {AUTO_MAX_COST:.2g}",
+        None,
+        ball,
+    )
 
 
 def names() -> list[str]:

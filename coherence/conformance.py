@@ -8,9 +8,13 @@ has none, prints a per-query table (text, JSON or JUnit XML) and exits non-zero
 on any failure or (unless ``--allow-missing``) missing answer.
 
 Answering lives in :mod:`coherence.queries`; this module compares and reports.
-The default backend ``auto`` (:func:`coherence.queries.auto_for`) answers with
-the exact engine where the policies are rational and the input denominators
-small, and with certified ball arithmetic otherwise.
+The default backend ``auto`` (:func:`coherence.queries.auto_choice`) answers
+with the exact engine where the policies are rational, the input denominators
+small and the estimated cost within :data:`coherence.backends.AUTO_MAX_COST`,
+with certified ball arithmetic where its own estimate is within it, and with
+float64 numpy otherwise; the run prints, per case, the queries that left the
+exact path and why. ``check`` asks its :class:`Oracle` only for queries without
+an expected answer (and with an answer to compare).
 """
 
 from __future__ import annotations
@@ -19,15 +23,16 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from coherence import backends
+from coherence import __version__, backends
 from coherence._io import ensure_directory
 from coherence._numbers import format_rational
-from coherence.queries import AUTO, Evaluator, run_case
+from coherence.backends import exact_is_fast
+from coherence.queries import AUTO, Evaluator, auto_choice, run_case
 from coherence.queries import is_exact_leaf as _is_exact
 from coherence.reference.case import (
     Answer,
@@ -45,11 +50,16 @@ from coherence.reference.operators import OPERATORS
 from coherence.reference.quantities import QUANTITIES
 
 __all__ = [
+    "ORACLES",
     "Check",
     "Mismatch",
+    "Oracle",
+    "OracleAnswer",
+    "auto_note",
     "check_case",
     "compare",
     "mismatches",
+    "progress_bar",
     "register",
 ]
 
@@ -255,6 +265,129 @@ def _selected(
     return quantities is None or query.quantity in quantities
 
 
+#: ``check --oracle`` choices: ``auto`` follows the cost rule of
+#: :func:`coherence.backends.auto_choice`; the others force one engine.
+ORACLES = ("auto", "exact", "certified", "numpy")
+
+
+@dataclass(frozen=True)
+class OracleAnswer:
+    """What a query is checked against when the case has no expected answer:
+    the answer, the certified enclosure of each leaf (or None), the source
+    named in the report, and the tolerance the oracle itself needs (float64:
+    the engine's stated tolerance; None for exact and certified)."""
+
+    want: Answer
+    enclosure: Any
+    source: str
+    tolerance: Tolerance | None = None
+
+
+def _all_rational(query: Query) -> bool:
+    """Whether every policy and soft-Q map of ``query`` is rational (the exact
+    engine can answer it)."""
+    from coherence.reference.operators import f_is_rational
+
+    specs = [query.policy] + ([query.reference] if query.reference else [])
+    return all(s.is_rational for s in specs) and f_is_rational(query.f)
+
+
+class Oracle:
+    """The reference answers of one case's queries, computed on demand with
+    one evaluator per engine, so policies are shared across the case's queries
+    and each quantity is computed once (never for a query whose expected
+    answer is in the case: :func:`check_case` asks only for the others).
+
+    ``backend`` ``auto``: for an exact query, exact where
+    :func:`coherence.queries.auto_choice` takes exact, or where exact is
+    possible and its cost estimate is at most the certified one; certified
+    enclosures for float queries and the other exact ones, whatever their cost
+    (the reference stays rigorous; ``numpy`` is the fast choice); float64
+    numpy, with the engine's stated tolerance, only where the ``[certified]``
+    extra is missing.
+    """
+
+    def __init__(self, case: Case, backend: str = "auto") -> None:
+        """``backend``: one of :data:`ORACLES`."""
+        if backend not in ORACLES:
+            raise ValueError(
+                f"--oracle: expected one of {', '.join(ORACLES)}, got {backend!r}"
+            )
+        self.case = case
+        self.backend = backend
+        self._evaluators: dict[str, Evaluator] = {}
+        self.computed = 0
+
+    def _evaluator(self, name: str) -> Evaluator:
+        if name not in self._evaluators:
+            self._evaluators[name] = Evaluator(self.case.mdp, name)
+        return self._evaluators[name]
+
+    def engine_for(self, query: Query) -> str:
+        """The engine that answers ``query`` (exact, certified or numpy)."""
+        if self.backend != "auto":
+            if self.backend == "exact" and not _all_rational(query):
+                return "certified"
+            return self.backend
+        choice = auto_choice(
+            self.case.mdp, query.policy, f=query.f, reference=query.reference
+        )
+        if query.is_exact and choice.exact_possible:
+            # both references are rigorous: the cheaper estimate answers (and
+            # exact, where the certified extra turns out to be missing)
+            exact, ball = choice.exact_cost, choice.certified_cost
+            if choice.backend == "exact" or (
+                exact is not None and ball is not None and exact <= ball
+            ):
+                return "exact"
+        return "certified"
+
+    def answer(self, query: Query) -> OracleAnswer:
+        """The oracle's answer of ``query``."""
+        self.computed += 1
+        engine = self.engine_for(query)
+        if engine == "certified":
+            found = self._certified(query)
+            if found is not None:
+                return found
+            if self.backend == "certified":
+                raise ValueError(
+                    f"--oracle certified: ball arithmetic cannot answer "
+                    f"{self.case.name}/{query.id}"
+                )
+            engine = "exact" if query.is_exact and exact_is_fast(self.case.mdp) else ""
+            if not engine:
+                engine = "numpy"
+        if engine == "numpy":
+            from coherence.reference.tolerances import query_tolerance
+
+            want = self._evaluator("numpy").answer(query)
+            tol = query_tolerance("float64", self.case.mdp.horizon, query)
+            return OracleAnswer(want, None, "float64 oracle", tol)
+        return OracleAnswer(self._evaluator(engine).answer(query), None, "oracle")
+
+    def _certified(self, query: Query) -> OracleAnswer | None:
+        """Midpoints and enclosures from one certified computation; None where
+        the extra is missing or balls cannot decide."""
+        try:
+            from coherence.reference.certified import certified_value, enclosure_of
+        except ImportError:
+            return None
+        evaluator = self._evaluator("certified")
+        try:
+            raw = certified_value(
+                evaluator,
+                query.quantity,
+                query.policy,
+                f=query.f,
+                reference=query.reference,
+            )
+        except ValueError:
+            return None
+        want = evaluator.name_answer(query, raw)
+        return OracleAnswer(want, _named_like(want, enclosure_of(raw)), "certified")
+
+
 def check_case(
     case: Case,
     results: Results | None,
@@ -264,6 +397,8 @@ def check_case(
     operators: set[str] | None = None,
     quantities: set[str] | None = None,
     dtype: str | None = None,
+    oracle: Oracle | None = None,
+    progress: Callable[[Query], None] | None = None,
 ) -> list[Check]:
     """Compare results with expected answers (or the oracle's answers).
 
@@ -275,35 +410,50 @@ def check_case(
             this dtype (:func:`coherence.reference.tolerances.query_tolerance`).
         strict: fail a float answer to an exact query.
         operators, quantities: check only queries of these operators/quantities.
+        oracle: answers the queries that have no expected answer (default: an
+            ``auto`` :class:`Oracle` of ``case``); no engine is created when
+            every selected query has an expected answer.
+        progress: called after each query whose answer the oracle computed.
     Returns:
         One :class:`Check` per selected query.
     """
-    evaluator: Evaluator | None = None
-    evaluators: dict[str, Evaluator] = {}
     checks: list[Check] = []
     for query in case.queries:
         if not _selected(query, operators, quantities):
             continue
-        base = case.tolerance_for(query)
-        tol = base
-        for extra in (tolerance, _engine_tolerance(dtype, case, query)):
+        tol = case.tolerance_for(query)
+        enclosure = None
+        extras = [tolerance, _engine_tolerance(dtype, case, query)]
+        if query.id in case.expected:
+            want, source = case.expected[query.id], "expected"
+        elif results is None or query.id not in results.answers:
+            # nothing to compare: the oracle is not asked
+            checks.append(
+                Check(
+                    case.name,
+                    query.id,
+                    query.quantity,
+                    query.policy.label(),
+                    "missing",
+                    "oracle",
+                )
+            )
+            if progress is not None:
+                progress(query)
+            continue
+        else:
+            if oracle is None:
+                oracle = Oracle(case)
+            found = oracle.answer(query)
+            want, enclosure, source = found.want, found.enclosure, found.source
+            extras.append(found.tolerance)
+            if progress is not None:
+                progress(query)
+        for extra in extras:
             if extra is not None:
                 tol = Tolerance(
                     rel=max(tol.rel, extra.rel), abs=max(tol.abs, extra.abs)
                 )
-        label = query.policy.label()
-        enclosure = None
-        certified = None
-        if query.id not in case.expected and not query.is_exact:
-            certified = _oracle_enclosure(evaluators, case, query)
-        if query.id in case.expected:
-            want, source = case.expected[query.id], "expected"
-        elif certified is not None:
-            (want, enclosure), source = certified, "certified"
-        else:
-            if evaluator is None:
-                evaluator = Evaluator(case.mdp)
-            want, source = evaluator.answer(query), "oracle"
         status, detail, failing, points = _judge(
             query, results, want, tol, strict, enclosure
         )
@@ -312,7 +462,7 @@ def check_case(
                 case.name,
                 query.id,
                 query.quantity,
-                label,
+                query.policy.label(),
                 status,
                 source,
                 detail,
@@ -339,50 +489,6 @@ def _named_like(answer: Answer, raw: Any) -> Any:
     return raw
 
 
-def _enclosures(
-    case: Case, backend: str, answers: Mapping[str, Answer]
-) -> dict[str, Any]:
-    """The certified enclosure of each answered query, keyed like its answer."""
-    from coherence.reference.certified import certified_value, enclosure_of
-
-    evaluator = Evaluator(case.mdp, backend)
-    out: dict[str, Any] = {}
-    for q in case.queries:
-        if q.id in answers:
-            raw = certified_value(
-                evaluator, q.quantity, q.policy, f=q.f, reference=q.reference
-            )
-            out[q.id] = _named_like(answers[q.id], enclosure_of(raw))
-    return out
-
-
-def _oracle_enclosure(
-    evaluators: dict[str, Evaluator], case: Case, query: Query
-) -> tuple[Answer, Any] | None:
-    """(midpoints, enclosures) of a float query from the certified backend, or
-    None where it is unavailable or cannot decide (the default oracle then
-    answers)."""
-    try:
-        from coherence.reference.certified import certified_value, enclosure_of
-    except ImportError:
-        return None
-    if "certified" not in evaluators:
-        evaluators["certified"] = Evaluator(case.mdp, "certified")
-    evaluator = evaluators["certified"]
-    try:
-        want = evaluator.answer(query)
-        raw = certified_value(
-            evaluator,
-            query.quantity,
-            query.policy,
-            f=query.f,
-            reference=query.reference,
-        )
-    except ValueError:
-        return None
-    return want, _named_like(want, enclosure_of(raw))
-
-
 def _outside_enclosure(
     found: list[Mismatch], enclosure: Any, tol: Tolerance, letters: Sequence[str]
 ) -> list[Mismatch]:
@@ -405,6 +511,90 @@ def _load_cases(paths: Sequence[str]) -> list[Case]:
     return [load_case(p) for p in paths]
 
 
+def progress_bar(
+    total: int,
+    desc: str,
+    *,
+    quiet: bool = False,
+    unit: str = "query",
+    delay: float = 0.5,
+) -> Any:
+    """A tqdm bar on stderr: shown only when stderr is a terminal, the command
+    is not ``--quiet``, and the work lasts longer than ``delay`` seconds."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=True if quiet else None,
+        delay=delay,
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
+def auto_note(case: Case, choices: Mapping[str, backends.AutoChoice]) -> str | None:
+    """One line saying which queries ``auto`` moved off their usual path
+    (:attr:`coherence.backends.AutoChoice.fallback`: past the cost budget or
+    the exact-path limits, or an undecidable tie), to which backend and why;
+    None when there are none."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for qid, choice in choices.items():
+        if choice.fallback:
+            reason = choice.reason
+            if reason.startswith("exact cost estimate"):
+                reason = "exact cost estimate over the budget"
+            elif reason.startswith("exact path:"):
+                reason = "past the exact-path limits"
+            groups.setdefault((choice.backend, reason), []).append(qid)
+    if not groups:
+        return None
+    parts = []
+    for (backend, reason), qids in groups.items():
+        costs = [
+            c.exact_cost
+            for q, c in choices.items()
+            if q in qids and c.exact_cost is not None
+        ]
+        detail = reason
+        if costs and "budget" in reason:
+            detail = (
+                f"exact cost estimate {min(costs):.2g}"
+                + (f"..{max(costs):.2g}" if max(costs) != min(costs) else "")
+                + f" > {backends.AUTO_MAX_COST:.2g}"
+            )
+        shown = ", ".join(qids[:3]) + (f", +{len(qids) - 3}" if len(qids) > 3 else "")
+        parts.append(f"{backend} for {len(qids)} ({shown}): {detail}")
+    return f"{case.name}: auto answered " + "; ".join(parts)
+
+
+def _run_certified(
+    case: Case, backend: str, progress: Any
+) -> tuple[Results, dict[str, str]]:
+    """Every query on a certified backend, each computed once: the balls give
+    both the midpoints (the answers) and the enclosures."""
+    from coherence.reference.certified import certified_value, enclosure_of
+
+    evaluator = Evaluator(case.mdp, backend)
+    answers: dict[str, Answer] = {}
+    enclosures: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for q in case.queries:
+        try:
+            raw = certified_value(
+                evaluator, q.quantity, q.policy, f=q.f, reference=q.reference
+            )
+            answers[q.id] = evaluator.name_answer(q, raw)
+            enclosures[q.id] = _named_like(answers[q.id], enclosure_of(raw))
+        except (ValueError, ArithmeticError, NotImplementedError) as exc:
+            errors[q.id] = f"{type(exc).__name__}: {exc}"
+        progress(q)
+    impl = f"coherence {__version__} ({backend})"
+    return Results(case.name, impl, answers, enclosures), errors
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     cases = _load_cases(args.cases)
     if args.backend != AUTO and cases:
@@ -413,24 +603,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = ensure_directory(args.out)
     status = 0
     certified = args.backend.split(":", 1)[0] == "certified"
-    for case in cases:
-        results, errors = run_case(case, args.backend)
-        if certified:
-            results = Results(
-                case=results.case,
-                implementation=results.implementation,
-                answers=results.answers,
-                enclosures=_enclosures(case, args.backend, results.answers),
+    total = sum(len(case.queries) for case in cases)
+    with progress_bar(total, "answering", quiet=args.quiet) as bar:
+
+        def step(query: Query) -> None:
+            bar.update(1)
+
+        for case in cases:
+            bar.set_postfix_str(case.name, refresh=False)
+            evaluator = Evaluator(case.mdp, args.backend)
+            if certified:
+                results, errors = _run_certified(case, args.backend, step)
+            else:
+                results, errors = run_case(case, evaluator=evaluator, progress=step)
+            path = results_path(out, case.name)
+            write_results(path, results)
+            bar.write(
+                f"{case.name}: {len(results.answers)}/{len(case.queries)} answered "
+                f"with {args.backend} -> {path}",
+                file=sys.stdout,
             )
-        path = results_path(out, case.name)
-        write_results(path, results)
-        print(
-            f"{case.name}: {len(results.answers)}/{len(case.queries)} answered "
-            f"with {args.backend} -> {path}"
-        )
-        for qid, message in errors.items():
-            print(f"  {qid}: not answered: {message}", file=sys.stderr)
-            status = 1
+            note = auto_note(case, evaluator.choices)
+            if note is not None:
+                bar.write(f"  {note}", file=sys.stderr)
+            for qid, message in errors.items():
+                bar.write(f"  {qid}: not answered: {message}", file=sys.stderr)
+                status = 1
     return status
 
 
@@ -454,6 +652,7 @@ def _case_checks(
     tolerance: Tolerance | None,
     operators: set[str] | None,
     quantities: set[str] | None,
+    progress: Callable[[Query], None],
 ) -> list[Check]:
     path = results_path(directory, case.name)
     results: Results | None = None
@@ -475,6 +674,8 @@ def _case_checks(
         operators=operators,
         quantities=quantities,
         dtype=args.dtype,
+        oracle=Oracle(case, args.oracle),
+        progress=progress,
     )
     if problem and results is None and path.exists():
         # a results file that names another case fails this case only
@@ -510,9 +711,31 @@ def _cmd_check(args: argparse.Namespace) -> int:
         )
     cases = _load_cases(args.cases)
     rows: list[Check] = []
-    for case in cases:
-        rows.extend(
-            _case_checks(case, args.results, args, tolerance, operators, quantities)
+    total = sum(
+        _selected(q, operators, quantities) and q.id not in case.expected
+        for case in cases
+        for q in case.queries
+    )
+    with progress_bar(total, "checking", quiet=args.quiet) as bar:
+        for case in cases:
+            bar.set_postfix_str(case.name, refresh=False)
+            rows.extend(
+                _case_checks(
+                    case,
+                    args.results,
+                    args,
+                    tolerance,
+                    operators,
+                    quantities,
+                    lambda _: bar.update(1),
+                )
+            )
+    floats = sum(r.source == "float64 oracle" for r in rows)
+    if floats:
+        notes.append(
+            f"note: {floats} answer(s) checked against the float64 oracle within "
+            "its stated tolerance (coherence.reference.tolerances), not against an "
+            "exact or certified reference"
         )
     counts = {s: sum(r.status == s for r in rows) for s in ("pass", "fail", "missing")}
     ok = counts["fail"] == 0 and (args.allow_missing or counts["missing"] == 0)
@@ -581,10 +804,12 @@ def register(sub: Any) -> None:
         "--backend",
         default=AUTO,
         help=f"auto (default: exact for rational policies with small input "
-        f"denominators, certified ball arithmetic otherwise) or one of "
+        f"denominators where the estimated cost is within the budget, certified "
+        f"ball arithmetic or float64 numpy otherwise; docs/queries.md) or one of "
         f"{', '.join(backends.names())}; options after ':' (torch:float32, "
         "certified:256)",
     )
+    run.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     run.set_defaults(handler=_cmd_run, needs=lambda a: backends.needs(a.backend))
     check = inner.add_parser("check", help="compare results with expected answers")
     check.add_argument("cases", nargs="+", metavar="CASE")
@@ -632,4 +857,13 @@ def register(sub: Any) -> None:
         default="text",
         help="report format (default text)",
     )
+    check.add_argument(
+        "--oracle",
+        choices=ORACLES,
+        default="auto",
+        help="reference for queries without an expected answer: auto (default: "
+        "exact where the auto cost rule takes exact, else certified enclosures), "
+        "or one engine for all (numpy: fast, float64 within its stated tolerance)",
+    )
+    check.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     check.set_defaults(handler=_cmd_check)

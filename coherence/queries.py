@@ -15,22 +15,27 @@ float64 arrays, scalars as rationals or Python floats. Named answers
 keyed by step, state and action names.
 
 The backend ``auto`` answers a query with the exact engine where its policies
-are rational and the inputs' denominators small (float quantities then come
-from exact rationals), with certified ball arithmetic otherwise (float64 numpy
-where the ``[certified]`` extra is not installed, or where balls cannot decide
-a tie).
+are rational, the inputs' denominators small and the estimated cost of the
+exact path within :data:`coherence.backends.AUTO_MAX_COST` (float quantities
+then come from exact rationals), with certified ball arithmetic otherwise when
+its estimated cost is within the same budget, and with float64 numpy otherwise
+(also where the ``[certified]`` extra is not installed, or where balls cannot
+decide a tie); :func:`coherence.backends.auto_choice` states the rule and
+:attr:`Evaluator.choices` records each query's choice and reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
 import numpy as np
 
 from coherence import __version__, backends
 from coherence._numbers import to_float
+from coherence.backends import AutoChoice
 from coherence.reference.case import Answer, Case, Query, Results
 from coherence.reference.limits import check_exact_limits
 from coherence.reference.model import MDP, FloatArray
@@ -43,6 +48,7 @@ __all__ = [
     "Evaluator",
     "answer_query",
     "auto_backend",
+    "auto_choice",
     "auto_for",
     "compute_policy",
     "is_exact_leaf",
@@ -58,6 +64,7 @@ def is_exact_leaf(x: object) -> bool:
     return isinstance(x, Fraction) or type(x).__name__ == "mpq"
 
 
+@cache
 def _flint_available() -> bool:
     import importlib.util
 
@@ -65,30 +72,35 @@ def _flint_available() -> bool:
 
 
 def auto_for(mdp: MDP, rational: bool) -> str:
-    """The backend ``auto`` uses for a computation whose policies (and soft-Q
-    map) are ``rational``: exact where exact arithmetic is fast
-    (:func:`coherence.backends.exact_is_fast`), else certified (ball
-    arithmetic), else (without the ``[certified]`` extra) float64 numpy."""
+    """The input rule of ``auto``, without a cost estimate: exact for a
+    computation whose policies (and soft-Q map) are ``rational`` where the
+    input denominators are small (:func:`coherence.backends.exact_is_fast`),
+    else certified (ball arithmetic), else (without the ``[certified]`` extra)
+    float64 numpy. :func:`auto_choice` adds the cost rule."""
     name = backends.auto_backend(mdp, rational)
     if name == "certified" and not _flint_available():
         return "numpy"
     return name
 
 
-def _rational(spec: PolicySpec, reference: PolicySpec | None, f: SoftQ | None) -> bool:
-    """Whether every policy and soft-Q map a computation needs is rational."""
-    from coherence.reference.operators import f_is_rational
-
-    return (
-        spec.is_rational
-        and (reference is None or reference.is_rational)
-        and (f is None or f_is_rational(f))
+def auto_choice(
+    mdp: MDP,
+    spec: PolicySpec,
+    *,
+    f: SoftQ | None = None,
+    reference: PolicySpec | None = None,
+) -> AutoChoice:
+    """The backend ``auto`` takes for ``spec`` (with ``f`` and ``reference``)
+    and why: :func:`coherence.backends.auto_choice`, with certified only where
+    the ``[certified]`` extra is installed."""
+    return backends.auto_choice(
+        mdp, spec, f=f, reference=reference, certified=_flint_available()
     )
 
 
 def auto_backend(mdp: MDP, query: Query) -> str:
-    """The backend ``auto`` uses for ``query`` (:func:`auto_for`)."""
-    return auto_for(mdp, _rational(query.policy, query.reference, query.f))
+    """The backend ``auto`` uses for ``query`` (:func:`auto_choice`)."""
+    return auto_choice(mdp, query.policy, f=query.f, reference=query.reference).backend
 
 
 def compute_policy(engine: Any, spec: PolicySpec) -> Any:
@@ -152,12 +164,27 @@ class Evaluator:
             backends.describe(backend)
         self._engines: dict[str, Any] = {}
         self._caches: dict[str, PolicyCache[Any]] = {}
+        #: Under ``auto``: the backend each answered query id got, and why.
+        self.choices: dict[str, AutoChoice] = {}
+        self._auto: dict[tuple[Any, ...], AutoChoice] = {}
+
+    def _choose(
+        self,
+        spec: PolicySpec,
+        f: SoftQ | None = None,
+        reference: PolicySpec | None = None,
+    ) -> AutoChoice:
+        """:func:`auto_choice` for this MDP, memoised per computation."""
+        key = (spec, f, reference)
+        if key not in self._auto:
+            self._auto[key] = auto_choice(self.mdp, spec, f=f, reference=reference)
+        return self._auto[key]
 
     def backend_for(self, query: Query) -> str:
         """The backend that answers ``query``."""
         if self.backend != AUTO:
             return self.backend
-        return auto_backend(self.mdp, query)
+        return self._choose(query.policy, query.f, query.reference).backend
 
     def engine(self, name: str) -> Any:
         """The engine of backend ``name`` for this MDP (created once)."""
@@ -170,7 +197,7 @@ class Evaluator:
         """The engine-native policy named by ``spec`` (memoised per engine)."""
         name = self.backend if backend is None else backend
         if name == AUTO:
-            name = auto_for(self.mdp, spec.is_rational)
+            name = self._choose(spec).backend
         engine = self.engine(name)
         if getattr(engine, "rational_only", False):
             if not spec.is_rational:
@@ -209,7 +236,7 @@ class Evaluator:
                 raise ValueError(f"{param}: quantity {row.name!r} needs {param}")
         chosen = self.backend if backend is None else backend
         if chosen == AUTO:
-            chosen = auto_for(self.mdp, _rational(spec, reference, f))
+            chosen = self._choose(spec, f, reference).backend
         engine = self.engine(chosen)
         if f is not None and getattr(engine, "rational_only", False):
             check_exact_limits(self.mdp, spec, f=f)
@@ -240,14 +267,31 @@ class Evaluator:
                 backend=backend,
             )
 
+        choice = None
+        if self.backend == AUTO:
+            choice = self._choose(query.policy, query.f, query.reference)
         try:
-            raw = ask(self.backend_for(query))
+            raw = ask(self.backend if choice is None else choice.backend)
         except ValueError as exc:
             # auto: where ball arithmetic cannot decide a SPEC §2 convention
             # (a tie it cannot prove), the float64 engine answers instead
-            if self.backend != AUTO or type(exc).__name__ != "Undecided":
+            if choice is None or type(exc).__name__ != "Undecided":
                 raise
             raw = ask("numpy")
+            choice = AutoChoice(
+                "numpy",
+                "ball arithmetic could not decide a SPEC §2 tie",
+                choice.exact_cost,
+                choice.certified_cost,
+            )
+        if choice is not None:
+            self.choices[query.id] = choice
+        return self.name_answer(query, raw)
+
+    def name_answer(self, query: Query, raw: Any) -> Answer:
+        """A raw answer of ``query`` (:meth:`value`'s form, or a certified
+        engine's balls) indexed by step, state and action names; float
+        quantities (and balls) as floats."""
         row = QUANTITIES[query.quantity]
         names = [self._axis_names(axis) for axis in row.axes]
         answer = _named(raw, names)
@@ -293,10 +337,20 @@ def answer_query(mdp: MDP, query: Query, backend: str = AUTO) -> Answer:
     return Evaluator(mdp, backend).answer(query)
 
 
-def run_case(case: Case, backend: str = AUTO) -> tuple[Results, dict[str, str]]:
+def run_case(
+    case: Case,
+    backend: str = AUTO,
+    *,
+    evaluator: Evaluator | None = None,
+    progress: Callable[[Query], None] | None = None,
+) -> tuple[Results, dict[str, str]]:
     """Answer every query of ``case``; returns the results and the errors by
-    query id (an error in one query does not stop the others)."""
-    evaluator = Evaluator(case.mdp, backend)
+    query id (an error in one query does not stop the others).
+
+    ``evaluator``: the one to answer with (its :attr:`Evaluator.choices` then
+    say what ``auto`` chose); ``progress``: called after each query."""
+    if evaluator is None:
+        evaluator = Evaluator(case.mdp, backend)
     answers: dict[str, Answer] = {}
     errors: dict[str, str] = {}
     for query in case.queries:
@@ -304,5 +358,7 @@ def run_case(case: Case, backend: str = AUTO) -> tuple[Results, dict[str, str]]:
             answers[query.id] = evaluator.answer(query)
         except (ValueError, ArithmeticError, NotImplementedError) as exc:
             errors[query.id] = f"{type(exc).__name__}: {exc}"
+        if progress is not None:
+            progress(query)
     impl = f"coherence {__version__} ({backend})"
     return Results(case=case.name, implementation=impl, answers=answers), errors

@@ -1,6 +1,6 @@
 """Heavier ``coherence import`` checks (``-m slow``): the authors' horizons
-through the exact engine, and a 10^5-state unrolled MiniGrid case that stays in
-successor-list form."""
+(through the exact engine where auto's cost rule takes it), and a 10^5-state
+unrolled MiniGrid case that stays in successor-list form."""
 
 from __future__ import annotations
 
@@ -52,10 +52,12 @@ FULL: list[tuple[str, int, str, dict[str, Any], str]] = [
 def test_full_horizon_imports_answer_all_operators(
     source: str, horizon: int, success: str, options: dict[str, Any], backend: str
 ) -> None:
-    """As the default-run check, at the horizons the sources are used with."""
+    """As the default-run check, at the horizons the sources are used with
+    (where exact arithmetic costs more than auto's budget, auto answers in
+    floats and says so)."""
     if source.startswith("bridge:") and not BRIDGE.is_dir():
         pytest.skip("the BRIDGE files are absent")
-    check_import(source, horizon, success, options, backend)
+    check_import(source, horizon, success, options, backend, within_budget=False)
 
 
 @pytest.mark.slow

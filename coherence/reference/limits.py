@@ -18,6 +18,15 @@ docs/case-format.md, "Limits"):
   entries), the count of elementary steps of the recurrences;
 * ``max_bits``: the estimated size, in bits, of the largest number
   (:func:`estimated_bits_log2`).
+
+The backend ``auto`` also asks, before choosing the exact path, what it would
+cost (:func:`exact_cost`): the elementary steps of ``max_work`` weighted by the
+estimated size of the numbers, ``steps x (1 + bits / EXACT_STEP_BITS)``; and what
+the certified path would cost (:func:`certified_cost`, ``steps x
+CERTIFIED_STEP_COST``). Measured on the development machine
+(``benchmarks/bench_auto.py``): one exact step on small numbers takes about 1-3
+microseconds; a step on 1,000-bit numbers about twice that; a 128-bit ball step
+about 1.5 times an exact one.
 """
 
 from __future__ import annotations
@@ -31,12 +40,18 @@ from coherence.reference.operators import PolicySpec
 from coherence.reference.recurrences import Argmax, Boltzmann, SoftQ
 
 __all__ = [
+    "CERTIFIED_STEP_COST",
     "EXACT_LIMITS",
+    "EXACT_STEP_BITS",
     "ExactLimitError",
     "ExactLimits",
     "backward_passes",
+    "certified_cost",
     "check_exact_limits",
+    "elementary_steps",
     "estimated_bits_log2",
+    "exact_cost",
+    "exact_limit_problem",
 ]
 
 _ADVICE = "use a float backend (--backend numpy) or a certified backend"
@@ -130,6 +145,82 @@ def estimated_bits_log2(mdp: MDP, spec: PolicySpec, f: SoftQ | None = None) -> f
     return log_b + grow + math.log2(_inverse_delta(f))
 
 
+def elementary_steps(mdp: MDP, spec: PolicySpec, f: SoftQ | None = None) -> int:
+    """Backward passes x horizon x (states x actions + successor entries): the
+    elementary steps of the recurrences for ``spec``'s policy and one quantity
+    of it (``max_work`` bounds this)."""
+    passes = backward_passes(spec, f)
+    return passes * mdp.horizon * (mdp.n_states * mdp.n_actions + mdp.n_successors)
+
+
+#: The estimated bit size at which one exact step costs twice a step on small
+#: numbers (the per-step cost grows about linearly with the numbers' size).
+EXACT_STEP_BITS = 1024
+#: The cost of one step in 128-bit ball arithmetic, in small-number exact steps.
+CERTIFIED_STEP_COST = 2.0
+
+
+def exact_cost(mdp: MDP, spec: PolicySpec, f: SoftQ | None = None) -> float:
+    """Estimated cost of the exact path for ``spec`` (and the soft-Q map ``f``),
+    in exact steps on small numbers: :func:`elementary_steps` x (1 + estimated
+    bits / :data:`EXACT_STEP_BITS`), the bits from :func:`estimated_bits_log2`;
+    ``inf`` past float range."""
+    steps = elementary_steps(mdp, spec, f)
+    log_bits = estimated_bits_log2(mdp, spec, f)
+    log_factor = (
+        math.log2(1 + 2.0**log_bits / EXACT_STEP_BITS)
+        if log_bits < 1000
+        else log_bits - math.log2(EXACT_STEP_BITS)
+    )
+    log_cost = math.log2(steps) + log_factor if steps > 0 else -math.inf
+    return 2.0**log_cost if log_cost < 1000 else math.inf
+
+
+def certified_cost(mdp: MDP, spec: PolicySpec, f: SoftQ | None = None) -> float:
+    """Estimated cost of the certified path (128-bit balls) for ``spec``, in the
+    units of :func:`exact_cost`: :func:`elementary_steps` x
+    :data:`CERTIFIED_STEP_COST`."""
+    return elementary_steps(mdp, spec, f) * CERTIFIED_STEP_COST
+
+
+def exact_limit_problem(
+    mdp: MDP,
+    spec: PolicySpec,
+    *,
+    f: SoftQ | None = None,
+    limits: ExactLimits = EXACT_LIMITS,
+) -> str | None:
+    """The one-line reason why :func:`check_exact_limits` refuses ``spec`` on
+    ``mdp`` (without the advice), or None when it is within ``limits``."""
+    label = spec.label()
+    T, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
+    cells = T * S * A
+    if cells > limits.max_cells:
+        return (
+            f"exact path: {label} on horizon x states x actions = {T} x {S} x {A} "
+            f"= {cells} cells exceeds max_cells = {limits.max_cells}"
+        )
+    passes = backward_passes(spec, f)
+    work = elementary_steps(mdp, spec, f)
+    if work > limits.max_work:
+        return (
+            f"exact path: {label} needs about {work:.3g} steps ({passes} backward "
+            f"passes x horizon {T} x {S * A + mdp.n_successors} entries), over "
+            f"max_work = {limits.max_work:.3g}"
+        )
+    log_bits = estimated_bits_log2(mdp, spec, f)
+    if log_bits > math.log2(limits.max_bits):
+        kind = "deterministic" if mdp.is_deterministic else "stochastic"
+        extra = f" with boltzmann 1/delta = {_inverse_delta(f)}" if f else ""
+        return (
+            f"exact path: {label}{extra} on this {kind} MDP (horizon {T}, "
+            f"{mdp.input_bits}-bit inputs) would create numbers of about "
+            f"2^{log_bits:.1f} bits, over max_bits = 2^"
+            f"{math.log2(limits.max_bits):.0f}"
+        )
+    return None
+
+
 def check_exact_limits(
     mdp: MDP,
     spec: PolicySpec,
@@ -144,29 +235,6 @@ def check_exact_limits(
         ExactLimitError: one line naming the bound, the estimate and the limit,
             and suggesting a float or certified backend.
     """
-    label = spec.label()
-    T, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
-    cells = T * S * A
-    if cells > limits.max_cells:
-        raise ExactLimitError(
-            f"exact path: {label} on horizon x states x actions = {T} x {S} x {A} "
-            f"= {cells} cells exceeds max_cells = {limits.max_cells}; {_ADVICE}"
-        )
-    passes = backward_passes(spec, f)
-    work = passes * T * (S * A + mdp.n_successors)
-    if work > limits.max_work:
-        raise ExactLimitError(
-            f"exact path: {label} needs about {work:.3g} steps ({passes} backward "
-            f"passes x horizon {T} x {S * A + mdp.n_successors} entries), over "
-            f"max_work = {limits.max_work:.3g}; {_ADVICE}"
-        )
-    log_bits = estimated_bits_log2(mdp, spec, f)
-    if log_bits > math.log2(limits.max_bits):
-        kind = "deterministic" if mdp.is_deterministic else "stochastic"
-        extra = f" with boltzmann 1/delta = {_inverse_delta(f)}" if f else ""
-        raise ExactLimitError(
-            f"exact path: {label}{extra} on this {kind} MDP (horizon {T}, "
-            f"{mdp.input_bits}-bit inputs) would create numbers of about "
-            f"2^{log_bits:.1f} bits, over max_bits = 2^"
-            f"{math.log2(limits.max_bits):.0f}; {_ADVICE}"
-        )
+    problem = exact_limit_problem(mdp, spec, f=f, limits=limits)
+    if problem is not None:
+        raise ExactLimitError(f"{problem}; {_ADVICE}")

@@ -80,7 +80,9 @@ def log_expectation(PT: FloatArray, V: FloatArray) -> FloatArray:
     matrix-vector form on these machines.
 
     Rows whose shifted sum underflows (below 1e-250, or 0 while some successor
-    has V > -inf) are recomputed exactly in log space.
+    has V > -inf) are recomputed exactly in log space; a row whose successors
+    all have V = -inf is -inf without that work (one more row-vector product
+    finds them).
     """
     m = float(np.max(V))
     if m == -math.inf:
@@ -88,7 +90,12 @@ def log_expectation(PT: FloatArray, V: FloatArray) -> FloatArray:
     acc = np.exp(V - m) @ PT
     with np.errstate(divide="ignore"):
         out: FloatArray = np.log(acc) + m
-    bad = np.flatnonzero(acc < _UNDERFLOW)
+    small = acc < _UNDERFLOW
+    if small.any():
+        # probability of reaching a successor with V > -inf: 0 means the exact -inf
+        live = np.isfinite(V).astype(np.float64) @ PT
+        small &= live > 0
+    bad = np.flatnonzero(small)
     if bad.size:
         with np.errstate(divide="ignore"):
             lp = np.log(PT[:, bad].T) + V[None, :]
