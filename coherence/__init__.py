@@ -1,5 +1,5 @@
 """coherence: reference implementation of incoherence in goal-conditioned
-autoregressive policies (SPEC.md).
+autoregressive policies (docs/spec.md).
 
 Subpackages: ``reference`` (the MDP model, exact and float64 oracle, case I/O),
 ``theory`` (sympy closed forms), ``gpu`` (batched torch engine and learning

@@ -1,6 +1,6 @@
 """Exact number parsing and formatting shared by the model, case I/O and results.
 
-CASE_FORMAT.md "Numbers": a rational or decimal string is read exactly ("0.1" is
+docs/case-format.md "Numbers": a rational or decimal string is read exactly ("0.1" is
 1/10), a JSON number is read as the exact binary value of the float, and "inf" /
 "-inf" stand for infinities where a quantity may be infinite.
 

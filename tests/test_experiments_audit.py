@@ -34,7 +34,7 @@ def test_instance_verdicts_reproduced_and_clip() -> None:
 
 
 def test_errata_exact_values() -> None:
-    # SPEC §6 and PAPER_EXPERIMENTS §4
+    # SPEC §6 and docs/paper-experiments.md §4
     text = {e.title: e.evidence for e in audit.errata()}
     joined = " ".join(text.values())
     for value in (
@@ -59,7 +59,8 @@ def test_summary_verdict_logic() -> None:
 
 
 def test_published_correlations_from_their_numbers() -> None:
-    # the artifact CSV's own columns give r = 0.198 and 0.244 (PAPER_EXPERIMENTS §3)
+    # the artifact CSV's own columns give r = 0.198 and 0.244
+    # (docs/paper-experiments.md §3)
     rows = published_instances()
     h = [p.h_monte_carlo for p in rows]
     assert round(pearson(h, [p.kappa_prior for p in rows]), 3) == 0.198

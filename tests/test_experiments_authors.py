@@ -21,7 +21,8 @@ from coherence.reference.case import case_from_json
 
 
 def test_draw_order_is_dfs_longest_first() -> None:
-    # DFS(t) = [a + s for s in DFS(t-1) + [""] for a in 0..A-1] (PAPER_EXPERIMENTS §1)
+    # DFS(t) = [a + s for s in DFS(t-1) + [""] for a in 0..A-1]
+    # (docs/paper-experiments.md §1)
     assert draw_order(2, 2) == ["00", "10", "01", "11", "0", "1", ""]
 
 

@@ -33,7 +33,7 @@ def _keys(commit: str) -> set[tuple[str, int]]:
 
 
 def test_instance_lists_and_their_differences() -> None:
-    # PAPER_EXPERIMENTS §3: 6c59281's list differs from 5f0aa98's in 7 of 140,
+    # docs/paper-experiments.md §3: 6c59281's list differs from 5f0aa98's in 7 of 140,
     # 1ce9489's in 8; 8fc0a62 publishes 420 instances
     base = _keys("5f0aa98")
     assert len(base) == 140
@@ -96,11 +96,11 @@ def test_every_number_has_source_list_and_method() -> None:
     assert by["return-mean-r"].instances == "1ce9489"
     assert by["summary-mis-1"].instances == "8fc0a62"
     # README, CSV and JSON words are quoted verbatim; the paper text is cited
-    # as PAPER_EXPERIMENTS.md records it
+    # as docs/paper-experiments.md records it
     assert by["readme-mis-ci"].source.verbatim and by["return-mean-r"].source.verbatim
     assert '"Per-environment scatter with r' in by["readme-mis-ci"].source.cite()
     assert not by["paper-r-h-g1"].source.verbatim
-    assert "PAPER_EXPERIMENTS.md" in by["paper-r-h-g1"].source.cite()
+    assert "docs/paper-experiments.md" in by["paper-r-h-g1"].source.cite()
 
 
 # --- verdict kinds on synthetic tables ---------------------------------------

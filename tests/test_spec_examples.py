@@ -1,4 +1,4 @@
-"""The worked examples of SPEC §6, exactly (values quoted from SPEC.md)."""
+"""The worked examples of SPEC §6, exactly (values quoted from docs/spec.md)."""
 
 from __future__ import annotations
 

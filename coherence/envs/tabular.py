@@ -162,9 +162,10 @@ def exact_probabilities(values: Sequence[float], field_name: str) -> list[Fracti
     Each float becomes the simplest fraction with denominator <= 10^6 within
     1e-12 of it when those fractions sum to exactly 1 (FrozenLake's
     0.33333333333333337 is 1/3); otherwise the row is the floats' exact binary
-    values divided by their sum (CASE_FORMAT's rule for float rows), which needs
-    the floats to sum to 1 within 1e-12. Negative or non-finite entries, or a
-    row far from 1, are a one-line ValueError naming ``field_name``.
+    values divided by their sum (the rule for float rows of
+    docs/case-format.md), which needs the floats to sum to 1 within 1e-12.
+    Negative or non-finite entries, or a row far from 1, are a one-line
+    ValueError naming ``field_name``.
     """
     exact: list[Fraction] = []
     simple: list[Fraction] = []

@@ -1,4 +1,4 @@
-"""The audit: every published number of PAPER_EXPERIMENTS.md §3 recomputed, with
+"""The audit: every published number of docs/paper-experiments.md §3 recomputed, with
 a verdict, and the errata of §4 with their exact evidence.
 
 Per-instance verdicts (:func:`audit_instances`):
@@ -585,7 +585,7 @@ def audit_summary(
     ret_rows: Sequence[dict[str, Any]] = (),
     improve_rows: Sequence[dict[str, Any]] = (),
 ) -> list[AuditLine]:
-    """Every published number of PAPER_EXPERIMENTS.md §3 with its source, list,
+    """Every published number of docs/paper-experiments.md §3 with its source, list,
     method, recomputed value and computed verdict (:func:`audit_number`), the
     artifact histories (:func:`artifact_lines`), the monotonicity claim
     (:func:`monotonicity_line`), and the J_prob / J_sum / J_count
@@ -679,7 +679,7 @@ def _return_disagreements(rows: Sequence[dict[str, Any]]) -> list[AuditLine]:
 
 @dataclass(frozen=True)
 class Erratum:
-    """One erratum of PAPER_EXPERIMENTS.md §4 and its exact evidence."""
+    """One erratum of docs/paper-experiments.md §4 and its exact evidence."""
 
     title: str
     paper: str
@@ -719,7 +719,7 @@ def _policy(mdp: Any, spec: Any) -> Any:
 
 
 def errata(eh_rows: Sequence[dict[str, Any]] = ()) -> list[Erratum]:
-    """The errata of PAPER_EXPERIMENTS.md §4, each recomputed exactly."""
+    """The errata of docs/paper-experiments.md §4, each recomputed exactly."""
     from coherence import backends
     from coherence.examples import stochastic_counterexample
     from coherence.reference.model import MDP

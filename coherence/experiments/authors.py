@@ -1,6 +1,6 @@
 """The random tree MDPs of Karwowski and Douglas (arXiv 2510.06545), bit for bit.
 
-PAPER_EXPERIMENTS.md §1 describes the family; this module regenerates it from a
+docs/paper-experiments.md §1 describes the family; this module regenerates it from a
 seed with numpy's legacy MT19937 ``RandomState`` (whose stream numpy keeps
 frozen) in the authors' draw order:
 
@@ -144,7 +144,7 @@ def authors_tree(
     stochastic: bool = False,
     clip: tuple[float, float] | None = None,
 ) -> AuthorsTree:
-    """Draw one instance of the authors' family (PAPER_EXPERIMENTS.md §1).
+    """Draw one instance of the authors' family (docs/paper-experiments.md §1).
 
     ``depth`` is their config's horizon T (T + 1 decisions); ``clip`` = (lo, hi)
     clips every q into [lo, hi] after the draws (their iterated-incoherence and
@@ -233,7 +233,7 @@ def tree_case(tree: AuthorsTree) -> dict[str, object]:
             "stochastic": bool(stochastic),
             "clip": list(tree.clip) if tree.clip is not None else None,
             "rng": "numpy.random.RandomState (legacy MT19937), draws in "
-            "PAPER_EXPERIMENTS.md §1 order",
+            "docs/paper-experiments.md §1 order",
             "reference": "create_random_mdp of github.com/jkarwowski/incoherence",
             "coherence_version": __version__,
         },

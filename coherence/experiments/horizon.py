@@ -1,6 +1,6 @@
 """The effective horizon of a deterministic tree MDP, computed exactly.
 
-GORP (Laidlaw et al.; the authors' variant in PAPER_EXPERIMENTS.md §2) builds a
+GORP (Laidlaw et al.; the authors' variant in docs/paper-experiments.md §2) builds a
 policy greedily along its own path. At a state s with L decisions left it scores
 action sequences sigma from s by m rollouts each (sigma, then the uniform policy
 to the end), a rollout's return being the number of successful Bernoulli

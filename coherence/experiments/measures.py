@@ -3,7 +3,7 @@
 * kappa_delta(pi) = KL_c(pi || pi^delta) (SPEC §4) from the exact engine of
   :mod:`coherence.backends` (rational policies; the logs of the exact rationals
   are summed with ``math.fsum``, so the float result carries only rounding);
-* the authors' clipped trajectory KL (PAPER_EXPERIMENTS.md §2): the KL between
+* the authors' clipped trajectory KL (docs/paper-experiments.md §2): the KL between
   the two full trajectory laws, outcomes O_t included, with every target
   probability replaced by max(q, 1e-12), in float64; it equals kappa in exact
   arithmetic wherever no target trajectory probability falls below 1e-12;

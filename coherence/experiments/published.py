@@ -1,6 +1,6 @@
 """The authors' published numbers as data: source, instance list and method.
 
-Each number of PAPER_EXPERIMENTS.md §3 is a :class:`PublishedNumber`: where it
+Each number of docs/paper-experiments.md §3 is a :class:`PublishedNumber`: where it
 was published (commit, file, quote), the instance list of the commit that
 produced it, and the method that produced it (Pearson r, a Fisher-z or
 bootstrap interval, a per-instance mean, a grouped mean and its grouping key).
@@ -137,7 +137,7 @@ def instance_list(commit: str) -> tuple[Instance, ...]:
 class Source:
     """Where a number was published: commit, file and the words around it
     (``verbatim``: copied from the file; otherwise the claim as
-    PAPER_EXPERIMENTS.md §3 records it)."""
+    docs/paper-experiments.md §3 records it)."""
 
     commit: str
     file: str
@@ -150,7 +150,7 @@ class Source:
             return f'{self.commit} {self.file}: "{self.quote}"'
         return (
             f"{self.commit} {self.file} "
-            f"(as PAPER_EXPERIMENTS.md §3 records it: {self.quote})"
+            f"(as docs/paper-experiments.md §3 records it: {self.quote})"
         )
 
 
@@ -439,5 +439,5 @@ def _published() -> tuple[PublishedNumber, ...]:
     return tuple(out)
 
 
-#: Every published summary number of PAPER_EXPERIMENTS.md §3.
+#: Every published summary number of docs/paper-experiments.md §3.
 PUBLISHED: tuple[PublishedNumber, ...] = _published()

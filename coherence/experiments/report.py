@@ -181,7 +181,7 @@ def _html_table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 METHODS = (
     "Every per-instance quantity is recomputed from the instance's seed: the "
     "random tree MDPs are regenerated bit for bit (legacy MT19937 draws in the "
-    "authors' order, PAPER_EXPERIMENTS.md §1).",
+    "authors' order, docs/paper-experiments.md §1).",
     "Exact: kappa_delta(pi) = KL_c(pi || pi^delta) (SPEC §4) with rational "
     "policies where 1/delta is an integer; J_prob, J_count and J* as rationals; "
     "the effective horizon as exact GORP success probabilities (the m-rollout "

@@ -79,7 +79,8 @@ ITERATED_DELTAS = (
 )
 #: Standard deviation of a 500-run Monte Carlo success rate at p = 1/2.
 MC_SIGMA = math.sqrt(0.25 / 500)
-#: The clip of the iterated / return-improvement instances (PAPER_EXPERIMENTS §1).
+#: The clip of the iterated / return-improvement instances
+#: (docs/paper-experiments.md §1).
 ITERATED_CLIP = (1e-3, 1 - 1e-3)
 
 EXPERIMENTS = (

@@ -443,7 +443,7 @@ class MDP:
         | None = None,
         name: str = "mdp",
     ) -> MDP:
-        """Build from the named form of CASE_FORMAT.md (missing success: 1,
+        """Build from the named form of docs/case-format.md (missing success: 1,
         missing prior state: uniform, missing initial state: 0).
 
         Costs O(size of the given mappings + horizon): rows are read sparsely

@@ -3,7 +3,7 @@
 A *group* of a table is one parametric MDP: a named MDP template whose numbers
 are sympy expressions in a few symbols, the symbols with their assumptions, a
 list of rational parameter points and a list of entries. An entry names a
-quantity the same way a conformance query does (SPEC §3–§4, CASE_FORMAT.md):
+quantity the same way a conformance query does (SPEC §3–§4, docs/case-format.md):
 a policy cell, the difference of two policies (at one cell or at every cell),
 J_prob, J_sum or kappa_f of a policy. It carries its closed form, derived by
 the family module, and a predicate saying at which points that closed form may
@@ -70,7 +70,7 @@ Point = dict[str, Fraction]
 Policy = list[list[list[Expr]]]
 
 CONVENTIONS = [
-    "SPEC.md §2-§4: horizon T decision steps t = 0..T-1, terminal success rho_T; "
+    "docs/spec.md §2-§4: horizon T decision steps t = 0..T-1, terminal success rho_T; "
     "policies pi_t(a|s); z, w in the success-probability domain.",
     "Conditioning on an event of probability 0 leaves the base policy unchanged; "
     "rho^0 = 1 (T_0 = p); 0 log 0 = 0; KL = +inf where q = 0 < p; a softmax of "
@@ -126,7 +126,7 @@ def _expr_text(x: Expr) -> str:
 
 @dataclass(frozen=True)
 class Template:
-    """An MDP in the named form of CASE_FORMAT.md whose numbers are expressions.
+    """An MDP in the named form of docs/case-format.md whose numbers are expressions.
 
     Missing ``success`` entries are 1, a missing ``prior`` state is uniform, a
     missing ``initial`` state is 0, a missing ``terminal_success`` state is 1.

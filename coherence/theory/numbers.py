@@ -1,4 +1,4 @@
-"""Number systems for the generic recurrences over symbols (DESIGN.md).
+"""Number systems for the generic recurrences over symbols (docs/queries.md).
 
 Running :mod:`coherence.reference.recurrences` over symbolic numbers turns the
 backward pass into closed forms or into exact identity checks. Two systems:

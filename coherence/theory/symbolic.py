@@ -1,6 +1,6 @@
 """Symbolic cases: a ``coherence-case/1`` file whose numbers may be expressions.
 
-A symbolic case adds one key to CASE_FORMAT.md's case object::
+A symbolic case adds one key to docs/case-format.md's case object::
 
     "symbols": {"g": {"range": "(0, 1]"}, "alpha": {"range": "(0, inf)",
                 "description": "inverse temperature"}}

@@ -11,7 +11,7 @@ Every generator of :mod:`coherence.theory` produces one JSON table
       "groups": [{
         "name": ..., "description": ...,
         "symbols": [{"name", "assumptions", "meaning"}],
-        "mdp": {named MDP as in CASE_FORMAT.md, entries are expressions in the
+        "mdp": {named MDP as in docs/case-format.md, entries are expressions in the
                 symbols},
         "points": [{symbol: rational string}],
         "entries": [{"name", "quantity", "policy", ..., "expression", "latex",
