@@ -220,7 +220,9 @@ def _ints(draw: st.DrawFn, n: int, low: int, high: int) -> list[int]:
 
 
 def _flags(draw: st.DrawFn, n: int) -> list[bool]:
-    return list(draw(st.tuples(*[st.booleans()] * n)))
+    """n booleans as one choice (a bit mask; the simplest, 0, is all False)."""
+    mask = draw(st.integers(0, (1 << n) - 1))
+    return [bool(mask >> i & 1) for i in range(n)]
 
 
 def _distribution(draw: st.DrawFn, n: int, allow_zero: bool) -> list[float]:
@@ -228,10 +230,9 @@ def _distribution(draw: st.DrawFn, n: int, allow_zero: bool) -> list[float]:
     (never all). The simplest draw is the uniform distribution."""
     logits = [k / 4 for k in _ints(draw, n, -_LOGIT_STEPS, _LOGIT_STEPS)]
     keep = [True] * n
-    if allow_zero and draw(st.booleans()) and n > 1:  # drawn whatever n
+    if allow_zero and draw(st.booleans()):  # half the time: some zeros
         keep = [not drop for drop in _flags(draw, n)]
-        if not any(keep):
-            keep[0] = True
+        keep[0] = keep[0] or not any(keep)
     return _softmax(logits, keep)
 
 
@@ -305,13 +306,15 @@ def _mdp_of_shape(draw: st.DrawFn, S: int, A: int, T: int, o: _Options) -> MDP:
     """One MDP of S states, A actions and horizon T.
 
     The choice sequence is laid out for hypothesis' shrinker: the feature
-    switches, each off when False (its simplest choice); one span per state of
-    every number of that state but its transitions, drawn whatever the
-    switches; one span per state of transitions (the only numbers whose count
-    a switch changes); the tie. Turning a switch off moves no other number,
-    lowering S and deleting one state's span removes that state, and every
-    simplest choice means the simplest value (success 1, a uniform
-    distribution, the first state).
+    switches (drawn whatever the sizes, each off when False, its simplest
+    choice); one span per state with that state's success, terminal success,
+    initial logit and prior; one span per state with its transitions (last,
+    as the stochastic switch changes their count); the tie. Lowering S and
+    deleting one state's span removes that state, turning stochastic off
+    moves only the transitions, and every simplest choice means the simplest
+    value (success 1, a uniform distribution, the first state), so simplest
+    numbers that a change moves stay simplest. A set of flags is one choice
+    (a bit mask), which keeps examples short.
     """
     booleans = st.booleans()
     det, uni = o.deterministic, o.uniform_prior
