@@ -39,9 +39,11 @@ profiles, :data:`PROFILE` ("coherence": no deadline, one failure reported,
 no explain phase) and :data:`CI_PROFILE` ("coherence-ci": the same,
 derandomized, no database, the ``@reproduce_failure`` blob printed).
 Load one with ``pytest --hypothesis-profile=coherence`` or the pytest ini
-option ``coherence_profile``. The first draw of a strategy also computes one
-tiny answer with each oracle engine, so the imports of the first oracle call
-happen during data generation, outside hypothesis' deadline.
+option ``coherence_profile``. Importing it also has hypothesis print an MDP
+in its reports by its short repr (sizes), not field by field in Fractions.
+The first draw of a strategy computes one tiny answer with each oracle
+engine, so the imports of the first oracle call happen during data
+generation, outside hypothesis' deadline.
 
 Example::
 
@@ -76,7 +78,7 @@ from coherence.reference.operators import PolicySpec
 from coherence.reference.quantities import QUANTITIES as QUANTITY_ROWS
 from coherence.reference.quantities import quantity as quantity_row
 from coherence.reference.recurrences import SoftQ
-from coherence.reference.tolerances import tolerance_for
+from coherence.reference.tolerances import tolerance_for as _tolerance_for
 from coherence.suite import to_case as _suite_to_case
 
 __all__ = [
@@ -604,6 +606,24 @@ def to_case(
         The case, without expected answers.
     """
     return _suite_to_case(mdp, queries, name)
+
+
+def tolerance_for(dtype: Any, horizon: int, *, iterations: int = 1) -> Tolerance:
+    """The tolerance this project holds its own float engines to
+    (:mod:`coherence.reference.tolerances`): float64 rel 1e-10 * T, abs
+    1e-13; float32 rel 2e-6 * T * max(1, iterations), abs 1e-7.
+
+    Args:
+        dtype: ``"float64"`` / ``"float32"``, a numpy or torch dtype.
+        horizon: the horizon T (an integer >= 1).
+        iterations: the operator's iterations (k of G_k, i of B_i; >= 0).
+
+    Returns:
+        The :class:`~coherence.reference.case.Tolerance` (rel, abs) to pass
+        to :func:`assert_close` or :func:`assert_matches_oracle`. Another
+        dtype or a bad horizon is a ValueError naming it.
+    """
+    return _tolerance_for(dtype, horizon, iterations=iterations)
 
 
 # ----------------------------------------------------------------- assertions

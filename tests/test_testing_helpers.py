@@ -138,6 +138,19 @@ def test_failures_shrink_to_the_fewest_states(
     assert (mdp.n_states, mdp.n_actions, mdp.horizon) == sizes
 
 
+@pytest.mark.parametrize("strategy", [mdps(), mdp_batches()])
+def test_the_first_draw_warms_the_oracle(
+    strategy: st.SearchStrategy[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first draw (data generation, outside hypothesis' deadline) computes
+    one answer with the exact and the certified engine, once per process."""
+    import coherence.testing as testing
+
+    monkeypatch.setattr(testing, "_warm", False)
+    find(strategy, lambda x: True, settings=SHRINK)
+    assert testing._warm
+
+
 @given(mdp_batches(min_batch=2, max_batch=3))
 @settings(max_examples=20)
 def test_batches_stack_the_oracle_float_views(batch: MDPBatch) -> None:
