@@ -65,8 +65,12 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if not (wanted or given in _OURS):
         return
-    from hypothesis import settings
+    try:
+        from hypothesis import settings
+    except ImportError:
+        from coherence._extras import missing_extra
 
+        raise pytest.UsageError(f"{INI}: {missing_extra('hypothesis')}") from None
     from coherence.testing import register_profiles
 
     register_profiles()
