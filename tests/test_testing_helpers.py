@@ -3,15 +3,17 @@ helpers pass on agreement and fail with a per-point report."""
 
 from __future__ import annotations
 
+import json
 import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from coherence.queries import compute_policy
+from coherence.reference.case import case_from_json
 from coherence.reference.model import MDP
 from coherence.reference.numpy_engine import NumpyEngine
 from coherence.reference.operators import PolicySpec
@@ -95,6 +97,60 @@ def test_features_are_drawn_over_many_examples() -> None:
     assert all(seen.values()), seen
 
 
+SHRINK = settings(
+    derandomize=True,
+    database=None,
+    max_examples=20,
+    deadline=None,
+    phases=[Phase.generate, Phase.shrink],
+)
+
+
+def test_the_simplest_example_is_the_smallest_mdp() -> None:
+    """Hypothesis' first choice (all zeros) is the MDP of the minimum sizes,
+    deterministic, success 1, uniform prior and initial distribution."""
+    mdp = find(mdps(min_states=2, max_states=4), lambda m: True, settings=SHRINK)
+    assert (mdp.n_states, mdp.n_actions, mdp.horizon) == (2, 1, 1)
+    assert mdp.is_deterministic and mdp.has_uniform_prior
+    assert np.all(mdp.log_success == 0) and np.all(mdp.log_terminal_success == 0)
+    assert mdp.initial == (Fraction(1, 2), Fraction(1, 2))
+
+
+@pytest.mark.parametrize(
+    ("feature", "sizes"),
+    [
+        ("non-uniform prior", (1, 2, 1)),
+        ("success below 1 at t = 1", (1, 1, 2)),
+    ],
+)
+def test_failures_shrink_to_the_fewest_states(
+    feature: str, sizes: tuple[int, int, int]
+) -> None:
+    """A property that needs one feature shrinks to the sizes that feature
+    needs, whichever state first showed it."""
+    conditions = {
+        "non-uniform prior": lambda m: not m.has_uniform_prior,
+        "success below 1 at t = 1": lambda m: (
+            m.horizon > 1 and bool((m.log_success[1] < 0).any())
+        ),
+    }
+    mdp = find(mdps(), conditions[feature], settings=SHRINK)
+    assert (mdp.n_states, mdp.n_actions, mdp.horizon) == sizes
+
+
+@pytest.mark.parametrize("strategy", [mdps(), mdp_batches()])
+def test_the_first_draw_warms_the_oracle(
+    strategy: st.SearchStrategy[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first draw (data generation, outside hypothesis' deadline) computes
+    one answer with the exact and the certified engine, once per process."""
+    import coherence.testing as testing
+
+    monkeypatch.setattr(testing, "_warm", False)
+    find(strategy, lambda x: True, settings=SHRINK)
+    assert testing._warm
+
+
 @given(mdp_batches(min_batch=2, max_batch=3))
 @settings(max_examples=20)
 def test_batches_stack_the_oracle_float_views(batch: MDPBatch) -> None:
@@ -106,7 +162,7 @@ def test_batches_stack_the_oracle_float_views(batch: MDPBatch) -> None:
         assert batch.success[b].shape == (mdp.horizon, mdp.n_states, mdp.n_actions)
 
 
-def mountain_race() -> MDP:
+def mountain_race(finish: float | Fraction = Fraction(3, 4)) -> MDP:
     P = np.zeros((7, 2, 7))
     P[0, 0, 1] = P[0, 1, 2] = 1  # root -> ridge, forest
     P[1, 0, 3] = P[1, 1, 4] = 1  # ridge -> gold, chasm
@@ -117,7 +173,7 @@ def mountain_race() -> MDP:
         transitions=P,
         initial=[1, 0, 0, 0, 0, 0, 0],
         horizon=2,
-        terminal_success=[1, 1, 1, 1, 0, Fraction(3, 4), Fraction(3, 4)],
+        terminal_success=[1, 1, 1, 1, 0, finish, finish],
     )
 
 
@@ -132,7 +188,10 @@ def test_oracle_reproduces_the_mountain_race() -> None:
     assert oracle(mdp, "kappa", PolicySpec("G", k=1), f=Argmax()) == math.inf
 
 
-def test_assert_matches_oracle_passes_and_reports_every_failing_point() -> None:
+def test_assert_matches_oracle_passes_and_reports_the_differing_cells() -> None:
+    """G_1 of the mountain race: 2/5 at the root (SPEC §6); a planted 0.41 /
+    0.59 there is reported cell by cell, with the MDP as a case that reads
+    back to the same MDP."""
     mdp = mountain_race()
     spec = PolicySpec("G", k=1)
     good = NumpyEngine(mdp).policy_table(compute_policy(NumpyEngine(mdp), spec))
@@ -141,11 +200,51 @@ def test_assert_matches_oracle_passes_and_reports_every_failing_point() -> None:
     bad[0, 0] = [0.41, 0.59]
     with pytest.raises(AssertionError) as info:
         assert_matches_oracle(bad, mdp, "policy", spec)
-    text = str(info.value)
-    assert "policy of G_1: 2 of 28 points differ" in text
-    assert "(t, s, a)" in text and "(0, 0, 0)" in text and "(0, 0, 1)" in text
-    assert "0.41" in text and "0.4" in text and "0.025" in text  # rel diff
-    assert "transitions[s, a, s']" in text  # the inputs
+    lines = str(info.value).splitlines()
+    assert lines[0] == (
+        "policy of G_1 vs the exact oracle: 2 of 28 cells differ (rel 1e-09, abs 1e-12)"
+    )
+    assert lines[1].split() == [
+        "t=0", "s=0", "a=0", "got", "0.41", "want", "0.4", "rel", "diff", "0.025"
+    ]  # fmt: skip
+    assert lines[2].split()[:3] == ["t=0", "s=0", "a=1"]
+    assert lines[3].startswith("case: {") and len(lines) == 4
+    case = case_from_json(json.loads(lines[3].removeprefix("case: ")))
+    assert case.mdp == mdp and "Fraction" not in lines[3]
+    assert '"3/4"' in lines[3]  # exact rationals as the case writer prints them
+    (query,) = case.queries
+    assert (query.quantity, query.policy) == ("policy", spec)
+
+
+def test_one_bug_is_one_failure_not_an_exception_group() -> None:
+    """Failures of the exact and the certified path are raised from one place
+    with no exception context, so hypothesis reports one failure."""
+    calls = {"exact": 0, "certified": 0}
+
+    @given(st.sampled_from(["exact", "certified"]))
+    @settings(max_examples=20, derandomize=True, database=None)
+    def check(kind: str) -> None:
+        calls[kind] += 1
+        mdp = mountain_race(0.7 if kind == "certified" else Fraction(3, 4))
+        w = oracle(mdp, "w", PolicySpec("G", k=1))
+        assert_matches_oracle(np.asarray(w) + 0.5, mdp, "w", PolicySpec("G", k=1))
+
+    with pytest.raises(AssertionError) as info:
+        check()
+    assert calls["exact"] and calls["certified"]
+    assert not isinstance(info.value, BaseExceptionGroup)
+
+
+def test_failure_points_at_the_callers_line_only() -> None:
+    """Every frame of the assertion helpers is hidden from pytest
+    (``__tracebackhide__``), so the traceback ends in the test."""
+    mdp = mountain_race()
+    with pytest.raises(AssertionError) as info:
+        assert_matches_oracle(np.zeros((2, 7, 2)), mdp, "policy")
+    shown = [e for e in info.traceback if not e.ishidden(info)]
+    assert shown and all("coherence" not in str(e.path) for e in shown)
+    hidden = {e.name for e in info.traceback if e.ishidden(info)}
+    assert {"assert_matches_oracle", "_fail"} <= hidden
 
 
 def test_assert_close_conventions() -> None:
@@ -159,8 +258,10 @@ def test_assert_close_conventions() -> None:
     with pytest.raises(ValueError, match="rel"):
         assert_close([1.0], [1.0], rel=-1)
     many = np.zeros(30)
-    with pytest.raises(AssertionError, match="and 10 more"):
+    with pytest.raises(AssertionError, match="and 25 more"):
         assert_close(many + 1, many)
+    with pytest.raises(AssertionError, match=r"^x: 1 of 2 cells .*\n  i=1 j=0 "):
+        assert_close([[0.0], [1.0]], [[0.0], [2.0]], name="x", index_names="ij")
 
 
 @pytest.mark.parametrize(
