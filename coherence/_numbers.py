@@ -27,8 +27,14 @@ __all__ = [
     "log_rational",
     "parse_number",
     "parse_rational",
+    "same_json",
     "to_float",
 ]
+
+#: Relative tolerance between a committed float answer (a float64 engine's,
+#: e.g. the max-ent policy) and its regeneration: numpy releases and BLAS
+#: builds differ in the last bits of exp/log, a few ulp (1e-16 relative).
+REGENERATED_FLOAT_REL = 1e-12
 
 #: Largest magnitude of the exponent of a decimal string ("1e-4000" is read).
 MAX_DECIMAL_EXPONENT = 4000
@@ -209,3 +215,21 @@ def to_float(value: RationalLike) -> float:
     except OverflowError:
         return math.inf if (num < 0) == (den < 0) else -math.inf
     return out
+
+
+def same_json(committed: object, regenerated: object) -> bool:
+    """Equal JSON, except that two JSON floats need only agree to
+    :data:`REGENERATED_FLOAT_REL`: how a committed file is compared with its
+    regeneration on another numpy build. Exact answers are strings, compared
+    exactly; keys, lengths and types must match."""
+    if isinstance(committed, float) and isinstance(regenerated, float):
+        return math.isclose(committed, regenerated, rel_tol=REGENERATED_FLOAT_REL)
+    if isinstance(committed, dict) and isinstance(regenerated, dict):
+        return committed.keys() == regenerated.keys() and all(
+            same_json(committed[k], regenerated[k]) for k in committed
+        )
+    if isinstance(committed, list) and isinstance(regenerated, list):
+        return len(committed) == len(regenerated) and all(
+            same_json(a, b) for a, b in zip(committed, regenerated, strict=True)
+        )
+    return type(committed) is type(regenerated) and committed == regenerated

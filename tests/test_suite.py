@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from coherence._numbers import same_json
 from coherence.cli import main
 from coherence.conformance import check_case
 from coherence.queries import run_case
@@ -148,12 +149,18 @@ def test_to_case_keeps_a_failing_example(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_generated_suite_regenerates_byte_for_byte(tmp_path: Path) -> None:
+def test_the_generated_suite_regenerates(tmp_path: Path) -> None:
+    """Every exact answer, key and layout regenerates exactly; float answers
+    (the float64 engine's max-ent and kappa values) to 1e-12 relative, since
+    numpy builds differ in the last ulp of exp/log (51 of 320 files differed in
+    such digits between the committing machine's numpy and numpy 2.4.6)."""
     written = build_generated(tmp_path)
     committed = sorted((CASES_DIR / "generated").glob("*.json"))
     assert [p.name for p in written] == [p.name for p in committed]
     for new, old in zip(written, committed, strict=True):
-        assert new.read_bytes() == old.read_bytes(), old.name
+        got = json.loads(new.read_text(encoding="utf-8"))
+        want = json.loads(old.read_text(encoding="utf-8"))
+        assert same_json(want, got), old.name
 
 
 def test_generate_writes_the_authors_tree_family(tmp_path: Path) -> None:

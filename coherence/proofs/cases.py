@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from coherence._numbers import same_json
 from coherence.proofs.outcome import Settings
 from coherence.reference.case import Answer, Case, Query, case_to_json, write_case
 from coherence.reference.model import MDP
@@ -75,28 +75,6 @@ def build_case(
     return CaseBuild(Case(mdp=model, queries=parsed, expected=expected))
 
 
-#: Relative tolerance between a committed float answer (a float64 engine's,
-#: e.g. the max-ent policy) and its regeneration: numpy releases and BLAS
-#: builds differ in the last bits of exp/log, a few ulp (1e-15 relative).
-REGENERATED_FLOAT_REL = 1e-12
-
-
-def _same(committed: object, regenerated: object) -> bool:
-    """Equal JSON, except that two JSON floats need only agree to
-    :data:`REGENERATED_FLOAT_REL` (exact answers are strings: compared exactly)."""
-    if isinstance(committed, float) and isinstance(regenerated, float):
-        return math.isclose(committed, regenerated, rel_tol=REGENERATED_FLOAT_REL)
-    if isinstance(committed, dict) and isinstance(regenerated, dict):
-        return committed.keys() == regenerated.keys() and all(
-            _same(committed[k], regenerated[k]) for k in committed
-        )
-    if isinstance(committed, list) and isinstance(regenerated, list):
-        return len(committed) == len(regenerated) and all(
-            _same(a, b) for a, b in zip(committed, regenerated, strict=True)
-        )
-    return type(committed) is type(regenerated) and committed == regenerated
-
-
 def settle_case(built: CaseBuild, settings: Settings) -> str | None:
     """Compare the committed file with the regenerated case, or write the case
     into ``settings.write_cases`` when that directory is given.
@@ -112,7 +90,7 @@ def settle_case(built: CaseBuild, settings: Settings) -> str | None:
         return f"{built.relpath} is missing (run `coherence prove --write-cases`)"
     committed = json.loads(path.read_text(encoding="utf-8"))
     regenerated = json.loads(json.dumps(case_to_json(built.case)))
-    if not _same(committed, regenerated):
+    if not same_json(committed, regenerated):
         return (
             f"{built.relpath} differs from the regenerated counterexample "
             "(run `coherence prove --write-cases` and review the diff)"
