@@ -13,11 +13,12 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from coherence import __version__
 from coherence._extras import EXTRAS, missing_extra
 
-__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "OneLineParser", "build_parser", "main"]
 
 #: Modules contributing subcommands, in the order they appear in ``--help``.
 COMMAND_MODULES = (
@@ -33,9 +34,19 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr
+    (``coherence retrain: error: argument --threads: ...``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line naming the command and the problem; exit 2."""
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every contributed subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="coherence",
         description="Reference implementation of incoherence in goal-conditioned "
         "autoregressive policies (docs/spec.md).",

@@ -27,6 +27,7 @@ from xml.etree import ElementTree as ET
 from coherence import backends
 from coherence._io import ensure_directory
 from coherence._numbers import format_rational
+from coherence._options import float_option
 from coherence.queries import AUTO, Evaluator, run_case
 from coherence.queries import is_exact_leaf as _is_exact
 from coherence.reference.case import (
@@ -41,6 +42,7 @@ from coherence.reference.case import (
     results_path,
     write_results,
 )
+from coherence.reference.limits import check_exact_limits
 from coherence.reference.operators import OPERATORS
 from coherence.reference.quantities import QUANTITIES
 
@@ -410,6 +412,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.backend != AUTO and cases:
         # an unavailable backend or device is one error, before anything is written
         backends.create(args.backend, cases[0].mdp)
+    if args.backend.split(":", 1)[0] == "exact":
+        for case in cases:  # every exact limit, before any work
+            for query in case.queries:
+                for spec in (query.policy, query.reference):
+                    if spec is None or not spec.is_rational:
+                        continue
+                    try:
+                        check_exact_limits(case.mdp, spec, f=query.f)
+                    except ValueError as exc:
+                        raise ValueError(
+                            f"case {case.name!r}, query {query.id!r}: {exc}"
+                        ) from None
     out = ensure_directory(args.out)
     status = 0
     certified = args.backend.split(":", 1)[0] == "certified"
@@ -594,13 +608,13 @@ def register(sub: Any) -> None:
     )
     check.add_argument(
         "--rel",
-        type=float,
+        type=float_option("--rel", low=0.0),
         default=None,
         help="looser relative tolerance for a float engine",
     )
     check.add_argument(
         "--abs",
-        type=float,
+        type=float_option("--abs", low=0.0),
         default=None,
         help="looser absolute tolerance for a float engine",
     )

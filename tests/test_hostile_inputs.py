@@ -14,8 +14,15 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -631,3 +638,718 @@ def test_a_case_is_kept_whole_when_its_name_is_hostile() -> None:
     data["name"] = "../../x"
     case = case_from_json(data)
     assert isinstance(case, Case) and case.name == "../../x"
+
+
+# ============================================================ the commands
+# Every row runs ``python -m coherence ...`` in a child process on inputs it
+# generates inside a sandbox, and asserts: exit code 2, exactly one line on
+# stderr naming the words, within FAST seconds (the test's own clock, a generous
+# guard), a peak resident size under PEAK_MB, and nothing written outside the
+# directory the row names as the command's output (nothing at all for most).
+# A row whose cause needs root (a private device node made with os.mknod inside
+# the sandbox, never under /dev) runs only as root.
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLIC = ROOT / "coherence" / "cases" / "public"
+PEAK_MB = 500
+#: A child still running after this many seconds is killed (a hang).
+KILL_AFTER = 30.0
+
+
+@dataclass(frozen=True)
+class CommandRow:
+    """One hostile input to one command: ``make(box)`` builds the inputs inside
+    the sandbox ``box`` and returns the arguments after ``python -m coherence``."""
+
+    id: str
+    make: Callable[[Path], list[str]]
+    words: tuple[str, ...]
+    root: bool = False
+    slow: bool = False
+    #: where the command may create files (relative to the sandbox)
+    out: str = "out"
+
+
+def _write_case(box: Path, data: dict[str, Any], name: str = "case.json") -> str:
+    path = box / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+def _char_device(path: Path) -> Path:
+    """A private character device (the null device's numbers) at ``path``."""
+    os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    return path
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "1"
+    for _ in range(depth):
+        value = {"0": value}
+    return value
+
+
+def _query_case(policy: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    data = base_case()
+    data["queries"] = [{"id": "q", "quantity": "policy", "policy": policy, **extra}]
+    return data
+
+
+def _deterministic(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the one stochastic row of the base case made deterministic
+    (the bit estimate of G_k then grows only linearly in k)."""
+    data["transitions"]["x"]["a"] = {"y": "1"}
+    return data
+
+
+def _results(box: Path, answers: Any, name: str = "tiny.json") -> str:
+    results = box / "results"
+    results.mkdir(exist_ok=True)
+    (results / name).write_text(
+        json.dumps(
+            {
+                "format": "coherence-results/1",
+                "case": "tiny",
+                "implementation": "x",
+                "answers": answers,
+            }
+        ),
+        encoding="utf-8",
+    )
+    return str(results)
+
+
+def _symbolic(**edit: Any) -> dict[str, Any]:
+    data = base_case()
+    data["name"] = "sym"
+    data["symbols"] = {"g": {"range": "[1/3, 3/4]"}}
+    data["success"] = {"x": {"a": "g"}}
+    data["queries"] = [
+        {"id": "q", "quantity": "policy", "policy": {"operator": "G", "k": 1}}
+    ]
+    for key, value in edit.items():
+        data[key] = value
+    return data
+
+
+def _derive(box: Path, data: dict[str, Any], *more: str) -> list[str]:
+    return ["derive", _write_case(box, data), *more]
+
+
+def _npz_header_claim(box: Path) -> list[str]:
+    """A 514-byte .npz whose .npy header claims a (10^6, 10^6) int64 array."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<i8", "fortran_order": False, "shape": (10**6, 10**6)}
+    )
+    path = box / "claim.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("transitions.npy", header.getvalue())
+        archive.writestr("rewards.npy", header.getvalue())
+    return ["import", f"bridge:{path}", "--horizon", "2", "--out", "out/c.json"]
+
+
+def _npz_bomb(box: Path) -> list[str]:
+    """An .npz of 2.5 MB that inflates to 2.5 GiB (a zip bomb)."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<i8", "fortran_order": False, "shape": (2**25, 10)}
+    )
+    path = box / "bomb.npz"
+    zeros = b"\0" * (1 << 20)
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("transitions.npy", "w", force_zip64=True) as member,
+    ):
+        member.write(header.getvalue())
+        for _ in range(2560):
+            member.write(zeros)
+    return ["import", f"bridge:{path}", "--horizon", "2", "--out", "out/c.json"]
+
+
+def _sparse(path: Path, size: int) -> Path:
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+    return path
+
+
+def _silent_listener(box: Path) -> str:
+    """A TCP listener on 127.0.0.1 that accepts and never answers; it stops by
+    itself after KILL_AFTER seconds."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(KILL_AFTER)
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        try:
+            while True:
+                conn, _ = server.accept()
+                held.append(conn)
+        except OSError:
+            pass
+        finally:
+            for conn in held:
+                conn.close()
+            server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+def _http_listener(box: Path) -> str:
+    """A TCP listener on 127.0.0.1 that answers every connection with an HTTP
+    response and closes it; it stops by itself after KILL_AFTER seconds."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(KILL_AFTER)
+
+    def serve() -> None:
+        try:
+            while True:
+                conn, _ = server.accept()
+                with conn:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" * 4)
+        except OSError:
+            pass
+        finally:
+            server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+RACE = str(PUBLIC / "mountain-race.json")
+EH = ["experiments", "effective-horizon", "--out", "out", "--limit", "1"]
+EH += ["--workers", "0", "--no-progress"]
+
+COMMAND_ROWS: list[CommandRow] = [
+    # ---- an existing device node or non-regular file replaced
+    CommandRow(
+        "derive-out-device",
+        lambda box: ["derive", "mountain-race", "--out", str(_char_device(box / "n"))],
+        ("character device", "refusing"),
+        root=True,
+    ),
+    CommandRow(
+        "derive-out-fifo",
+        lambda box: ["derive", "mountain-race", "--out", str(_fifo(box / "f"))],
+        ("FIFO", "refusing"),
+    ),
+    CommandRow(
+        "import-out-device",
+        lambda box: [
+            "import",
+            "doc-bandit",
+            "--horizon",
+            "2",
+            "--out",
+            str(_char_device(box / "n")),
+        ],
+        ("character device", "refusing"),
+        root=True,
+    ),
+    CommandRow(
+        "retrain-save-policy-device",
+        lambda box: [
+            "retrain",
+            RACE,
+            "--save-policy",
+            str(_char_device(box / "p.json")),
+        ],
+        ("character device",),
+        root=True,
+        slow=True,
+    ),
+    CommandRow(
+        "conformance-run-results-device",
+        lambda box: (
+            [
+                "conformance",
+                "run",
+                _write_case(box, base_case()),
+                "--out",
+                str(box / "res"),
+            ]
+            if (box / "res").mkdir() is None and _char_device(box / "res" / "tiny.json")
+            else []
+        ),
+        ("character device", "refusing"),
+        root=True,
+    ),
+    CommandRow(
+        "tables-out-fifo",
+        lambda box: (
+            ["derive", "--tables", "--family", "bandit", "--out", str(box)]
+            if _fifo(box / "bandit.json")
+            else []
+        ),
+        ("FIFO", "refusing"),
+        slow=True,
+    ),
+    # ---- escape from --out
+    CommandRow(
+        "sweep-name-escapes",
+        lambda box: [*EH, "--name", "../../x"],
+        ("--name", "'../../x'"),
+    ),
+    # ---- hangs: FIFOs as inputs
+    CommandRow(
+        "fifo-as-case",
+        lambda box: ["conformance", "run", str(_fifo(box / "c.json")), "--out", "out"],
+        ("FIFO",),
+    ),
+    CommandRow(
+        "fifo-as-results",
+        lambda box: (
+            [
+                "conformance",
+                "check",
+                _write_case(box, base_case()),
+                "--results",
+                str(box),
+            ]
+            if _fifo(box / "tiny.json")
+            else []
+        ),
+        ("FIFO",),
+    ),
+    CommandRow(
+        "fifo-as-policy",
+        lambda box: ["profile", RACE, str(_fifo(box / "p.json")), "--k", "1"],
+        ("FIFO",),
+        slow=True,
+    ),
+    CommandRow(
+        "fifo-as-symbolic-case",
+        lambda box: ["derive", str(_fifo(box / "s.json"))],
+        ("FIFO",),
+    ),
+    # ---- hangs: work limits
+    CommandRow(
+        "exact-G-k-1e5",
+        lambda box: [
+            "conformance",
+            "run",
+            _write_case(
+                box, _deterministic(_query_case({"operator": "G", "k": 10**5}))
+            ),
+            "--backend",
+            "exact",
+            "--out",
+            "out",
+        ],
+        ("max_", "G_100000"),
+    ),
+    CommandRow(
+        "derive-k-huge",
+        lambda box: _derive(
+            box,
+            _symbolic(
+                queries=[
+                    {
+                        "id": "q",
+                        "quantity": "policy",
+                        "policy": {"operator": "G", "k": 5000},
+                    }
+                ]
+            ),
+        ),
+        ("derive", "k"),
+    ),
+    CommandRow(
+        "derive-alpha-huge",
+        lambda box: _derive(
+            box,
+            _symbolic(
+                queries=[
+                    {
+                        "id": "q",
+                        "quantity": "policy",
+                        "policy": {"operator": "T", "alpha": "100000"},
+                    }
+                ]
+            ),
+        ),
+        ("derive", "alpha"),
+    ),
+    CommandRow(
+        "derive-horizon-huge",
+        lambda box: _derive(
+            box,
+            _symbolic(
+                horizon=5000,
+                time_dependent_success={},
+            ),
+        ),
+        ("derive", "horizon"),
+    ),
+    CommandRow(
+        "derive-check-huge",
+        lambda box: ["derive", "mountain-race", "--check", "100000000"],
+        ("--check", "100000000"),
+    ),
+    CommandRow(
+        "derive-power-of-powers",
+        lambda box: _derive(box, _symbolic(success={"x": {"a": "((g^64)^64)^64"}})),
+        ("degree",),
+    ),
+    CommandRow(
+        "derive-20000-symbols",
+        lambda box: _derive(
+            box,
+            _symbolic(symbols={f"g{i}": {"range": "[0, 1]"} for i in range(20_000)}),
+        ),
+        ("symbols", "20000"),
+    ),
+    CommandRow(
+        "import-horizon-1e9",
+        lambda box: [
+            "import",
+            "doc-bandit",
+            "--horizon",
+            "1000000000",
+            "--out",
+            "out/c.json",
+        ],
+        ("--horizon", "1000000000"),
+    ),
+    CommandRow(
+        "anneal-schedule-huge-exponent",
+        lambda box: ["anneal", RACE, "--schedule", "1e99999999"],
+        ("--schedule", "exponent"),
+    ),
+    CommandRow(
+        "certified-bits-huge",
+        lambda box: [
+            "conformance",
+            "run",
+            RACE,
+            "--backend",
+            "certified:100000000",
+            "--out",
+            "out",
+        ],
+        ("BITS", "100000000"),
+    ),
+    CommandRow(
+        "scheduler-silent-peer",
+        lambda box: [*EH, "--scheduler", _silent_listener(box)],
+        ("--scheduler",),
+        slow=True,
+    ),
+    # ---- aborts
+    CommandRow(
+        "derive-boltzmann-delta-1e-12",
+        lambda box: _derive(
+            box,
+            _symbolic(
+                queries=[
+                    {
+                        "id": "q",
+                        "quantity": "policy",
+                        "policy": {
+                            "operator": "B",
+                            "i": 2,
+                            "f": {"boltzmann": "1e-12"},
+                        },
+                    }
+                ]
+            ),
+        ),
+        ("derive", "delta"),
+    ),
+    CommandRow(
+        "retrain-threads-million",
+        lambda box: ["retrain", RACE, "--threads", "1000000"],
+        ("--threads", "1000000"),
+    ),
+    # ---- tracebacks
+    CommandRow(
+        "derive-1990-unary-signs",
+        lambda box: _derive(box, _symbolic(success={"x": {"a": "-" * 1990 + "g"}})),
+        ("success",),
+    ),
+    CommandRow(
+        "results-nested-500",
+        lambda box: [
+            "conformance",
+            "check",
+            _write_case(box, base_case()),
+            "--results",
+            _results(box, {"q": _nested(500)}),
+        ],
+        ("nested",),
+    ),
+    CommandRow(
+        "expected-nested-500-run",
+        lambda box: [
+            "conformance",
+            "run",
+            _write_case(box, edited("expected", {"q": _nested(500)})),
+            "--out",
+            "out",
+        ],
+        ("nested",),
+    ),
+    CommandRow(
+        "npz-header-claims-7-TiB",
+        _npz_header_claim,
+        ("7.28 TiB",),
+    ),
+    CommandRow(
+        "scheduler-http-peer",
+        lambda box: [*EH, "--scheduler", _http_listener(box)],
+        ("--scheduler",),
+        slow=True,
+    ),
+    CommandRow(
+        "scheduler-ucx",
+        lambda box: [*EH, "--scheduler", "ucx://127.0.0.1:1"],
+        ("--scheduler",),
+        slow=True,
+    ),
+    CommandRow(
+        "device-with-semicolon",
+        lambda box: ["retrain", RACE, "--device", "numpy;rm"],
+        ("--device", "'numpy;rm'"),
+    ),
+    # ---- memory blow-ups
+    CommandRow(
+        "dev-zero-as-case",
+        lambda box: ["conformance", "run", "/dev/zero", "--out", "out"],
+        ("character device",),
+    ),
+    CommandRow(
+        "npz-zip-bomb",
+        _npz_bomb,
+        ("uncompressed",),
+    ),
+    CommandRow(
+        "authors-tree-states",
+        lambda box: [
+            "generate",
+            "--family",
+            "authors-tree",
+            "--actions",
+            "10",
+            "--depth",
+            "12",
+            "--out",
+            "out",
+        ],
+        ("states",),
+    ),
+    CommandRow(
+        "results-file-200-MB",
+        lambda box: [
+            "conformance",
+            "check",
+            _write_case(box, base_case()),
+            "--results",
+            str(_sparse(box / "tiny.json", 200 * 2**20).parent),
+        ],
+        ("input limit",),
+    ),
+    # ---- silent acceptance of nonsense
+    CommandRow(
+        "check-rel-negative",
+        lambda box: [
+            "conformance",
+            "check",
+            RACE,
+            "--results",
+            str(box),
+            "--rel",
+            "-1",
+        ],
+        ("--rel", "'-1'"),
+    ),
+    CommandRow(
+        "check-rel-nan",
+        lambda box: [
+            "conformance",
+            "check",
+            RACE,
+            "--results",
+            str(box),
+            "--rel",
+            "nan",
+        ],
+        ("--rel", "'nan'"),
+    ),
+    CommandRow(
+        "check-abs-inf",
+        lambda box: [
+            "conformance",
+            "check",
+            RACE,
+            "--results",
+            str(box),
+            "--abs",
+            "inf",
+        ],
+        ("--abs", "'inf'"),
+    ),
+    CommandRow(
+        "derive-symbol-named-E",
+        lambda box: _derive(
+            box,
+            _symbolic(
+                symbols={"E": {"range": "[1/3, 3/4]"}}, success={"x": {"a": "E"}}
+            ),
+        ),
+        ("'E'",),
+    ),
+    CommandRow(
+        "derive-empty-at",
+        lambda box: ["derive", "mountain-race", "--at", ""],
+        ("--at",),
+    ),
+    CommandRow(
+        "check-expected-wrong-shape",
+        lambda box: [
+            "conformance",
+            "check",
+            _write_case(box, edited("expected", {"q": {"0": "1"}})),
+            "--results",
+            _results(box, {"q": "1/2"}),
+        ],
+        ("expected[q]",),
+    ),
+]
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every path under ``root`` with its type bits, inode and size (the
+    contents of FIFOs and devices are never read)."""
+    out: dict[str, tuple[int, int, int]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            info = path.lstat()
+            out[str(path.relative_to(root))] = (
+                stat.S_IFMT(info.st_mode),
+                info.st_ino,
+                info.st_size if stat.S_ISREG(info.st_mode) else 0,
+            )
+    return out
+
+
+@dataclass
+class _Outcome:
+    code: int | None
+    stderr: str
+    elapsed: float
+    peak_mb: float
+
+
+def _run_child(argv: list[str], cwd: Path) -> _Outcome:
+    """``python -m coherence *argv`` in ``cwd``; killed after KILL_AFTER s."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(cwd)}
+    env.pop("COLUMNS", None)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coherence", *argv],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    timer = threading.Timer(KILL_AFTER, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer.start()
+    try:
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode("utf-8", "replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return _Outcome(proc.returncode, err, elapsed, usage.ru_maxrss / 1024)
+
+
+def _run_row(row: CommandRow, sandbox: Path) -> _Outcome:
+    box = sandbox / "box"
+    box.mkdir(parents=True)
+    argv = row.make(box)
+    before = _tree(sandbox)
+    outcome = _run_child(argv, box)
+    after = _tree(sandbox)
+    allowed = str(Path("box") / row.out)
+    changed = sorted(
+        path
+        for path in set(before) | set(after)
+        if before.get(path) != after.get(path)
+        and not (path == allowed or path.startswith(allowed + os.sep))
+    )
+    assert not changed, f"{row.id}: written outside {allowed}: {changed[:5]}"
+    return outcome
+
+
+def _check_outcome(row: CommandRow, outcome: _Outcome) -> None:
+    lines = outcome.stderr.splitlines()
+    shown = outcome.stderr[-600:]
+    assert outcome.code == 2, f"{row.id}: exit {outcome.code}: {shown}"
+    assert len(lines) == 1, f"{row.id}: {len(lines)} lines on stderr: {shown}"
+    for word in row.words:
+        assert word in lines[0], f"{row.id}: {word!r} not in {lines[0]!r}"
+    assert "Traceback" not in outcome.stderr
+    assert outcome.elapsed < FAST, f"{row.id}: took {outcome.elapsed:.1f} s"
+    assert outcome.peak_mb < PEAK_MB, f"{row.id}: peak {outcome.peak_mb:.0f} MB"
+
+
+def _runnable(row: CommandRow) -> bool:
+    return not row.root or (hasattr(os, "geteuid") and os.geteuid() == 0)
+
+
+def test_the_command_table_is_unique() -> None:
+    ids = [row.id for row in COMMAND_ROWS]
+    assert len(set(ids)) == len(ids)
+
+
+def test_fast_command_rows(tmp_path: Path) -> None:
+    """The rows not marked slow, two children at a time."""
+    rows = [r for r in COMMAND_ROWS if not r.slow and _runnable(r)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda r: _run_row(r, tmp_path / r.id), rows))
+    failures = []
+    for row, outcome in zip(rows, outcomes, strict=True):
+        try:
+            _check_outcome(row, outcome)
+        except AssertionError as exc:
+            failures.append(str(exc).splitlines()[0])
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "row",
+    [r for r in COMMAND_ROWS if r.slow],
+    ids=[r.id for r in COMMAND_ROWS if r.slow],
+)
+def test_slow_command_row(row: CommandRow, tmp_path: Path) -> None:
+    if not _runnable(row):
+        pytest.skip("needs root (a private device node)")
+    _check_outcome(row, _run_row(row, tmp_path))

@@ -9,10 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from coherence._io import plain_stem
+from coherence._options import int_option
 from coherence.experiments.authors import FAMILIES
 from coherence.experiments.runs import EXPERIMENTS, instance_items, with_parameters
 
-__all__ = ["parse_ks", "parse_temperatures", "register"]
+__all__ = ["MAX_RUNS", "parse_ks", "parse_temperatures", "register"]
+
+#: Largest ``timing --runs`` (Monte Carlo runs per (k, m)).
+MAX_RUNS = 1_000_000
 
 
 def parse_ks(text: str) -> list[int]:
@@ -81,12 +86,13 @@ def _items(args: argparse.Namespace) -> list[dict[str, Any]]:
 def _run(args: argparse.Namespace) -> int:
     from coherence.experiments.sweep import check_scheduler, run_sweep
 
-    items = _items(args)
-    if args.scheduler is not None:
-        check_scheduler(args.scheduler).close()
     name = args.name or (
         args.experiment + (f"-fresh{args.fresh}" if args.fresh else "")
     )
+    plain_stem(name)  # a table name stays inside --out
+    items = _items(args)
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler).close()
     start = time.perf_counter()
     rows = run_sweep(
         items,
@@ -147,7 +153,13 @@ def _timing(args: argparse.Namespace) -> int:
     from coherence.experiments.authors import authors_tree, published_instances
     from coherence.experiments.horizon import effective_horizon, monte_carlo_horizon
 
-    row = published_instances()[args.index]
+    rows = published_instances()
+    if args.index >= len(rows):
+        raise ValueError(
+            f"--index: expected 0..{len(rows) - 1} (a published instance), "
+            f"got {args.index}"
+        )
+    row = rows[args.index]
     tree = authors_tree(row.actions, row.depth, row.seed)
     t0 = time.perf_counter()
     exact = effective_horizon(tree)
@@ -180,7 +192,7 @@ def _report(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
-        type=int,
+        type=int_option("--workers", low=0, high=1024),
         default=None,
         help="processes (0: in this process; default: CPU count)",
     )
@@ -213,10 +225,20 @@ def register(subparsers: Any) -> None:
             default=None,
             help="comma-separated families (e.g. T2_A2,T3_A2)",
         )
-        p.add_argument("--limit", type=int, default=None, help="first N instances only")
+        p.add_argument(
+            "--limit",
+            type=int_option("--limit"),
+            default=None,
+            help="first N instances only",
+        )
         p.add_argument("--ks", default=None, help="GORP k values, e.g. 1,2,3,4")
         p.add_argument("--temperatures", default=None, help="comma-separated deltas")
-        p.add_argument("--chunk", type=int, default=4, help="instances per task")
+        p.add_argument(
+            "--chunk",
+            type=int_option("--chunk", low=1),
+            default=4,
+            help="instances per task",
+        )
         p.add_argument(
             "--name", default=None, help="table name (default: the experiment)"
         )
@@ -232,9 +254,14 @@ def register(subparsers: Any) -> None:
         "timing", help="exact GORP vs the Monte Carlo estimator, one instance"
     )
     t.add_argument(
-        "--index", type=int, default=0, help="published instance index (0..139)"
+        "--index",
+        type=int_option("--index", low=0),
+        default=0,
+        help="published instance index (0..139)",
     )
-    t.add_argument("--runs", type=int, default=500)
+    t.add_argument(
+        "--runs", type=int_option("--runs", low=1, high=MAX_RUNS), default=500
+    )
     t.set_defaults(handler=_timing)
     r = subparsers.add_parser(
         "report", help="HTML + Markdown report of the experiments"

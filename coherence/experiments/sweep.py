@@ -19,14 +19,21 @@ import hashlib
 import importlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 from coherence import __version__
-from coherence._io import atomic_write_text, ensure_directory
+from coherence._io import (
+    atomic_write_text,
+    atomic_write_with,
+    check_input_file,
+    ensure_directory,
+    path_inside,
+    plain_stem,
+    read_text,
+)
 from coherence.experiments.authors import tree_case
 from coherence.experiments.runs import _tree, case_hash, run_item
 
@@ -88,18 +95,12 @@ def _write_tables(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path
         (".csv", pacsv.write_csv),
     )
     for suffix, writer in writers:
-        target = out / f"{name}{suffix}"
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}", suffix=suffix)
-        os.close(fd)
-        try:
+        target = path_inside(out, name, suffix)
+
+        def write(tmp: str, writer: Any = writer) -> None:
             writer(table, tmp)
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; use the umask
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+
+        atomic_write_with(target, write)
         paths.append(target)
     return paths
 
@@ -107,6 +108,7 @@ def _write_tables(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path
 def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The rows of a sweep's Parquet table."""
     pq: Any = importlib.import_module("pyarrow.parquet")
+    check_input_file(path, "table")
     try:
         return list(pq.read_table(os.fspath(path)).to_pylist())
     except (OSError, ValueError) as exc:
@@ -134,12 +136,15 @@ def run_sweep(
         raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
     if workers is not None and (isinstance(workers, bool) or workers < 0):
         raise ValueError(f"workers: expected a non-negative integer, got {workers!r}")
+    plain_stem(name)
+    parts = path_inside(Path(out), name, ".parts")
+    if parts.exists() and (parts.is_symlink() or not parts.is_dir()):
+        raise ValueError(f"{os.fspath(parts)!r}: exists and is not a directory")
     client = check_scheduler(scheduler) if scheduler is not None else None
     directory = ensure_directory(out)
-    parts = directory / f"{name}.parts"
     parts.mkdir(exist_ok=True)
     keyed = [(item_key(it), dict(it)) for it in items]
-    todo = [(k, it) for k, it in keyed if not (parts / f"{k}.json").exists()]
+    todo = [(k, it) for k, it in keyed if not path_inside(parts, k, ".json").exists()]
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
 
     from tqdm import tqdm
@@ -156,7 +161,8 @@ def run_sweep(
         for key, rows in results:
             # Infinity is allowed here: an effective horizon may be infinite
             atomic_write_text(
-                parts / f"{key}.json", json.dumps({"key": key, "rows": rows}) + "\n"
+                path_inside(parts, key, ".json"),
+                json.dumps({"key": key, "rows": rows}) + "\n",
             )
             bar.update(1)
             if on_result is not None:
@@ -192,11 +198,11 @@ def run_sweep(
         bar.close()
     rows: list[dict[str, Any]] = []
     for key, _ in keyed:
-        data = json.loads((parts / f"{key}.json").read_text(encoding="utf-8"))
+        data = json.loads(read_text(path_inside(parts, key, ".json"), "sweep part"))
         rows.extend(data["rows"])
     _write_tables(rows, directory, name)
     atomic_write_text(
-        directory / f"{name}.provenance.json",
+        path_inside(directory, name, ".provenance.json"),
         json.dumps(
             {
                 "sweep": name,

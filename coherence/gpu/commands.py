@@ -29,6 +29,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -37,7 +38,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["MAX_THREADS", "register"]
 
 #: Fit tolerance of each learner (added to its binomial bound): the fitted model
 #: is checked against this distance from the empirical frequencies (the MLE) in
@@ -88,15 +89,50 @@ def _positive_float(text: str) -> float:
 
 
 def _schedule(text: str) -> list[Fraction]:
-    try:
-        alphas = [Fraction(part.strip()) for part in text.split(",") if part.strip()]
-    except (ValueError, ZeroDivisionError):
+    from coherence._options import rational_list_option
+
+    return rational_list_option("--schedule", low=Fraction(0))(text)
+
+
+#: Largest ``--threads`` (torch intra-op threads; far more than cores aborts
+#: inside the OpenMP runtime).
+MAX_THREADS = 256
+#: ``--device``: a torch device type, optionally with an index.
+_DEVICE = re.compile(r"(cpu|cuda|mps|xpu|meta)(:[0-9]{1,3})?", re.ASCII)
+
+
+def _device(text: str) -> str:
+    if not _DEVICE.fullmatch(text):
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers such as 1,2,4,8, got {text!r}"
-        ) from None
-    if not alphas or any(a < 0 for a in alphas):
-        raise argparse.ArgumentTypeError(f"expected alphas >= 0, got {text!r}")
-    return alphas
+            f"expected a torch device such as cpu, cuda or cuda:1, got {text!r}"
+        )
+    return text
+
+
+def _torch_device(text: str) -> Any:
+    """``torch.device(text)``, checked to exist on this machine."""
+    import torch
+
+    device = torch.device(text)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ValueError(
+                f"--device {text!r}: this machine has {count} CUDA device(s); "
+                "use --device cpu"
+            )
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"--device {text!r}: MPS is unavailable; use --device cpu")
+    elif device.type != "cpu":
+        raise ValueError(f"--device {text!r}: unsupported here; use --device cpu")
+    return device
+
+
+def _threads(text: str) -> int:
+    from coherence._options import int_option
+
+    return int_option("--threads", low=1, high=MAX_THREADS)(text)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -107,6 +143,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--device",
+        type=_device,
         default=None,
         help="torch device (default: cuda if available, else cpu)",
     )
@@ -130,7 +167,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="FILE", help="write the learning curves here")
     p.add_argument(
         "--threads",
-        type=_positive_int,
+        type=_threads,
         default=1,
         help="torch intra-op threads on cpu (default 1: the tensors are small, "
         "and more threads only add synchronisation)",
@@ -275,6 +312,8 @@ def _interval(values: Sequence[float | None]) -> str:
 
 
 def _check_output(path: str | None, what: str) -> Path | None:
+    from coherence._io import check_output_target
+
     if path is None:
         return None
     out = Path(path)
@@ -282,6 +321,7 @@ def _check_output(path: str | None, what: str) -> Path | None:
         raise ValueError(f"{what}: directory {str(out.parent)!r} does not exist")
     if out.is_dir():
         raise ValueError(f"{what}: {path!r} is a directory")
+    check_output_target(out, what)
     return out
 
 
@@ -364,19 +404,22 @@ def _verdict(args: argparse.Namespace, runs: list[list[dict[str, Any]]]) -> int:
 
 # ------------------------------------------------------------------ retrain
 def _retrain(args: argparse.Namespace) -> int:
-    import torch
-
-    from coherence.gpu.learning import Environment, default_device
-    from coherence.gpu.learning.retrain import well_visited_threshold
-    from coherence.queries import Evaluator
     from coherence.reference.case import load_case
 
     plot = _check_plot(args.plot)
     save = _check_output(args.save_policy, "--save-policy")
     if save is not None:
         _save_name(save)  # a bad name is an error before any work
+        _check_output(str(save.parent / f"{save.stem}.case.json"), "--save-policy")
     mdp = load_case(args.case).mdp
-    device = torch.device(args.device) if args.device else default_device()
+
+    import torch
+
+    from coherence.gpu.learning import Environment, default_device
+    from coherence.gpu.learning.retrain import well_visited_threshold
+    from coherence.queries import Evaluator
+
+    device = _torch_device(args.device) if args.device else default_device()
     torch.set_num_threads(args.threads)
     env = Environment.from_mdp(mdp, device)
     evaluator = Evaluator(mdp, "numpy")
@@ -715,12 +758,19 @@ def _plot_retrain(
         ax.set_xticks(rounds)
     fig.suptitle(f"retrain {name}: {args.learner}, N = {args.episodes} per round")
     fig.tight_layout()
-    fig.savefig(path)
+    from coherence._io import atomic_write_with
+
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:]))
     plt.close(fig)
 
 
 # ------------------------------------------------------------------ anneal
 def _anneal(args: argparse.Namespace) -> int:
+    from coherence.reference.case import load_case
+
+    plot = _check_plot(args.plot)
+    mdp = load_case(args.case).mdp
+
     import numpy as np
     import torch
 
@@ -732,13 +782,10 @@ def _anneal(args: argparse.Namespace) -> int:
     )
     from coherence.gpu.learning.retrain import log_policy
     from coherence.queries import Evaluator
-    from coherence.reference.case import load_case
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Boltzmann
 
-    plot = _check_plot(args.plot)
-    mdp = load_case(args.case).mdp
-    device = torch.device(args.device) if args.device else default_device()
+    device = _torch_device(args.device) if args.device else default_device()
     torch.set_num_threads(args.threads)
     env = Environment.from_mdp(mdp, device)
     evaluator = Evaluator(mdp, "numpy")
@@ -867,7 +914,9 @@ def _plot_anneal(
         ax.set_xticks(stages)
     fig.suptitle(f"anneal {name}: {args.backup}, schedule {args.schedule}")
     fig.tight_layout()
-    fig.savefig(path)
+    from coherence._io import atomic_write_with
+
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:]))
     plt.close(fig)
 
 
