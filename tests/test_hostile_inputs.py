@@ -990,7 +990,7 @@ COMMAND_ROWS: list[CommandRow] = [
                 ]
             ),
         ),
-        ("derive", "alpha"),
+        ("T_100000", "MAX_DERIVE_DEGREE"),
     ),
     CommandRow(
         "derive-horizon-huge",
@@ -1076,7 +1076,7 @@ COMMAND_ROWS: list[CommandRow] = [
                 ]
             ),
         ),
-        ("derive", "delta"),
+        ("B_2", "Boltzmann delta", "MAX_DERIVE_DEGREE"),
     ),
     CommandRow(
         "retrain-threads-million",
@@ -1087,7 +1087,7 @@ COMMAND_ROWS: list[CommandRow] = [
     CommandRow(
         "derive-1990-unary-signs",
         lambda box: _derive(box, _symbolic(success={"x": {"a": "-" * 1990 + "g"}})),
-        ("success",),
+        ("success.x.a", "signs"),
     ),
     CommandRow(
         "results-nested-500",

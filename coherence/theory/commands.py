@@ -240,13 +240,13 @@ def _handle(args: argparse.Namespace) -> int:
 
         check_output_target(args.out)  # before any work
     from coherence.theory.assumptions import RangeSystem
-    from coherence.theory.closed_form import check, derive_case
+    from coherence.theory.closed_form import check, check_derive_limits, derive_case
     from coherence.theory.symbolic import load_symbolic_case, parse_point
 
     case = load_symbolic_case(args.case)
     ids = args.query or case.query_ids
     for qid in ids:
-        case.query(qid)  # unknown ids fail before any work
+        check_derive_limits(case, qid)  # unknown ids and limits before any work
     at = parse_point(args.at, case.ranges) if args.at is not None else None
     ns = RangeSystem(case.by_symbol)
     forms = [derive_case(case, qid, ns=ns) for qid in ids]
