@@ -331,6 +331,7 @@ def read_npz(
     *,
     max_bytes: int = MAX_INPUT_BYTES,
     max_array_bytes: int = MAX_ARRAY_BYTES,
+    data: bytes | None = None,
 ) -> dict[str, Any]:
     """The arrays of an ``.npz`` archive by name (no pickles).
 
@@ -339,12 +340,13 @@ def read_npz(
     shape and dtype in its ``.npy`` header are checked: the header's size must
     match the member's, no dtype may hold Python objects, and the arrays
     together must not exceed ``max_array_bytes``. Any failure is one
-    :class:`FileError` line naming the file.
+    :class:`FileError` line naming the file. ``data``: the file's bytes when
+    already read (:func:`read_bytes`).
     """
     import numpy as np
 
     where = f"{what} {os.fspath(path)!r}"
-    raw = read_bytes(path, what, max_bytes)
+    raw = read_bytes(path, what, max_bytes) if data is None else data
     fmt: Any = np.lib.format
     arrays: dict[str, Any] = {}
     try:
@@ -380,9 +382,9 @@ def read_npz(
                         f"{tuple(shape)} of {dtype} ({_size(need)}), but the "
                         f"archive holds {_size(max(info.file_size - header, 0))}"
                     )
-            with np.load(io.BytesIO(raw), allow_pickle=False) as data:
-                for name in data.files:
-                    arrays[name] = np.asarray(data[name])
+            with np.load(io.BytesIO(raw), allow_pickle=False) as archive_data:
+                for name in archive_data.files:
+                    arrays[name] = np.asarray(archive_data[name])
     except FileError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:

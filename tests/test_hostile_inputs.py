@@ -1053,9 +1053,15 @@ COMMAND_ROWS: list[CommandRow] = [
     ),
     CommandRow(
         "scheduler-silent-peer",
-        lambda box: [*EH, "--scheduler", _silent_listener(box)],
-        ("--scheduler",),
-        slow=True,
+        lambda box: [
+            *EH,
+            "--scheduler",
+            _silent_listener(box),
+            "--scheduler-timeout",
+            "0.5",
+        ],
+        ("--scheduler", "handshake within 0.5 s"),
+        slow=True,  # importing dask.distributed alone takes seconds
     ),
     # ---- aborts
     CommandRow(
@@ -1119,14 +1125,13 @@ COMMAND_ROWS: list[CommandRow] = [
     CommandRow(
         "scheduler-http-peer",
         lambda box: [*EH, "--scheduler", _http_listener(box)],
-        ("--scheduler",),
+        ("--scheduler", "does not speak Dask"),
         slow=True,
     ),
     CommandRow(
         "scheduler-ucx",
         lambda box: [*EH, "--scheduler", "ucx://127.0.0.1:1"],
-        ("--scheduler",),
-        slow=True,
+        ("--scheduler", "'ucx'"),
     ),
     CommandRow(
         "device-with-semicolon",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from coherence._io import plain_stem
-from coherence._options import int_option
+from coherence._options import float_option, int_option
 from coherence.experiments.authors import FAMILIES
 from coherence.experiments.runs import EXPERIMENTS, instance_items, with_parameters
 
@@ -90,9 +90,9 @@ def _run(args: argparse.Namespace) -> int:
         args.experiment + (f"-fresh{args.fresh}" if args.fresh else "")
     )
     plain_stem(name)  # a table name stays inside --out
-    items = _items(args)
     if args.scheduler is not None:
-        check_scheduler(args.scheduler).close()
+        check_scheduler(args.scheduler, timeout=args.scheduler_timeout).close()
+    items = _items(args)
     start = time.perf_counter()
     rows = run_sweep(
         items,
@@ -100,6 +100,7 @@ def _run(args: argparse.Namespace) -> int:
         name,
         workers=args.workers,
         scheduler=args.scheduler,
+        scheduler_timeout=args.scheduler_timeout,
         chunk=args.chunk,
         progress=not args.no_progress,
     )
@@ -119,7 +120,10 @@ def _audit(args: argparse.Namespace) -> int:
         render_audit,
     )
     from coherence.experiments.report import ensure_results
+    from coherence.experiments.sweep import check_scheduler
 
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler, timeout=args.scheduler_timeout).close()
     data = ensure_results(
         args.out,
         workers=args.workers,
@@ -177,7 +181,10 @@ def _timing(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from coherence.experiments.report import write_report
+    from coherence.experiments.sweep import check_scheduler
 
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler, timeout=args.scheduler_timeout).close()
     html_path, md_path = write_report(
         args.out,
         results=args.results,
@@ -201,6 +208,13 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="ADDRESS",
         help="run on a Dask distributed scheduler",
+    )
+    p.add_argument(
+        "--scheduler-timeout",
+        type=float_option("--scheduler-timeout", low=0.0, low_open=True, high=3600),
+        default=5.0,
+        metavar="SECONDS",
+        help="bound on the whole --scheduler handshake (default 5)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -57,22 +57,67 @@ def _run_chunk(
     return [(key, run_item(item)) for key, item in chunk]
 
 
+#: Protocols ``--scheduler`` accepts (an address without one is tcp).
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "ws", "wss", "inproc")
+
+
 def check_scheduler(address: str, timeout: float = 5.0) -> Any:
     """A connected ``dask.distributed.Client``; a one-line ValueError naming
-    the address when it cannot be reached."""
-    if not isinstance(address, str) or not address:
+    the address when it cannot be reached, speaks another protocol, or does not
+    finish the whole handshake within ``timeout`` seconds (plus a second of
+    grace); a peer that accepts and never answers is left behind in a daemon
+    thread."""
+    if not isinstance(address, str) or not address.strip():
         raise ValueError(f"--scheduler: expected an address, got {address!r}")
+    protocol, sep, _ = address.partition("://")
+    if sep and protocol not in SCHEDULER_PROTOCOLS:
+        raise ValueError(
+            f"--scheduler {address!r}: protocol {protocol!r} is not supported; "
+            f"expected {', '.join(p + '://' for p in SCHEDULER_PROTOCOLS)}"
+        )
     try:
         distributed: Any = importlib.import_module("dask.distributed")
     except ImportError as exc:  # pragma: no cover - the extra is missing
         raise ValueError(
             f"--scheduler: dask.distributed is unavailable ({exc})"
         ) from None
-    try:
-        return distributed.Client(address, timeout=timeout)
-    except (OSError, TimeoutError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"--scheduler: cannot reach {address!r} ({reason})") from None
+    import asyncio
+    import threading
+
+    comm: Any = importlib.import_module("distributed.comm")
+    outcome: dict[str, Any] = {}
+
+    async def handshake() -> None:
+        # Dask's own connection handshake, bounded as a whole; only a peer that
+        # completes it gets a Client (a failed Client lingers until its close
+        # times out)
+        link = await asyncio.wait_for(comm.connect(address, timeout=timeout), timeout)
+        await link.close()
+
+    def connect() -> None:
+        try:
+            asyncio.run(handshake())
+            outcome["client"] = distributed.Client(address, timeout=timeout)
+        except BaseException as exc:  # reported below, in one line
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=connect, name="scheduler-handshake", daemon=True)
+    thread.start()
+    thread.join(2 * timeout + 1.0)
+    if "client" in outcome:
+        return outcome["client"]
+    failure = outcome.get("error")
+    if failure is None or (isinstance(failure, TimeoutError) and not str(failure)):
+        raise ValueError(
+            f"--scheduler: cannot reach {address!r} (no Dask handshake within "
+            f"{timeout:g} s; --scheduler-timeout)"
+        )
+    if isinstance(failure, (KeyboardInterrupt, SystemExit)):
+        raise failure
+    text = " ".join(str(failure).split())[:200] or type(failure).__name__
+    if isinstance(failure, MemoryError):  # a frame length read from a foreign peer
+        text = f"the peer does not speak Dask's protocol: {text}"
+    raise ValueError(f"--scheduler: cannot reach {address!r} ({text})")
 
 
 def _write_tables(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
@@ -122,6 +167,7 @@ def run_sweep(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
+    scheduler_timeout: float = 5.0,
     chunk: int = 4,
     progress: bool = True,
     on_result: Callable[[str], None] | None = None,
@@ -140,7 +186,11 @@ def run_sweep(
     parts = path_inside(Path(out), name, ".parts")
     if parts.exists() and (parts.is_symlink() or not parts.is_dir()):
         raise ValueError(f"{os.fspath(parts)!r}: exists and is not a directory")
-    client = check_scheduler(scheduler) if scheduler is not None else None
+    client = (
+        check_scheduler(scheduler, timeout=scheduler_timeout)
+        if scheduler is not None
+        else None
+    )
     directory = ensure_directory(out)
     parts.mkdir(exist_ok=True)
     keyed = [(item_key(it), dict(it)) for it in items]
