@@ -51,7 +51,7 @@ def ensure_results(
     for name in experiments:
         table = directory / f"{name}.parquet"
         if table.exists():
-            out[name] = read_table(table)
+            out[name] = read_table(table, sweep=name)
         else:
             items = instance_items(name)
             out[name] = run_sweep(

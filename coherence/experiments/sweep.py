@@ -37,7 +37,14 @@ from coherence._io import (
 from coherence.experiments.authors import tree_case
 from coherence.experiments.runs import _tree, case_hash, run_item
 
-__all__ = ["check_scheduler", "item_key", "read_table", "run_sweep"]
+__all__ = [
+    "MAX_TABLE_BYTES",
+    "SCHEDULER_PROTOCOLS",
+    "check_scheduler",
+    "item_key",
+    "read_table",
+    "run_sweep",
+]
 
 
 def item_key(item: dict[str, Any]) -> str:
@@ -57,6 +64,8 @@ def _run_chunk(
     return [(key, run_item(item)) for key, item in chunk]
 
 
+#: Largest Parquet table read.
+MAX_TABLE_BYTES = 256 * 2**20
 #: Protocols ``--scheduler`` accepts (an address without one is tcp).
 SCHEDULER_PROTOCOLS = ("tcp", "tls", "ws", "wss", "inproc")
 
@@ -150,14 +159,29 @@ def _write_tables(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path
     return paths
 
 
-def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The rows of a sweep's Parquet table."""
+def read_table(
+    path: str | os.PathLike[str], sweep: str | None = None
+) -> list[dict[str, Any]]:
+    """The rows of a sweep's Parquet table; with ``sweep``, the table's
+    metadata must name that sweep (a foreign Parquet file is a one-line
+    ValueError, not a missing column later)."""
     pq: Any = importlib.import_module("pyarrow.parquet")
-    check_input_file(path, "table")
+    check_input_file(path, "table", MAX_TABLE_BYTES)
     try:
-        return list(pq.read_table(os.fspath(path)).to_pylist())
+        table = pq.read_table(os.fspath(path))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{os.fspath(path)}: cannot read the table ({exc})") from None
+        text = " ".join(str(exc).split())
+        raise ValueError(f"{os.fspath(path)}: cannot read the table ({text})") from None
+    if sweep is not None:
+        meta = table.schema.metadata or {}
+        found = meta.get(b"sweep", b"").decode("utf-8", "replace")
+        if found != sweep:
+            raise ValueError(
+                f"{os.fspath(path)}: not a table of the {sweep} sweep (its "
+                f"metadata names {found or 'no sweep'}); move it away or choose "
+                "another --out"
+            )
+    return list(table.to_pylist())
 
 
 def run_sweep(
