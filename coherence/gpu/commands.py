@@ -922,13 +922,15 @@ def _plot_anneal(
 
 # ------------------------------------------------------------------ profile
 def _profile(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from coherence.gpu.learning.profile import incoherence_profile
     from coherence.reference.case import load_case, load_results
 
     mdp = load_case(args.case).mdp
-    results = load_results(args.policy)
+    results = load_results(args.policy)  # both read before the heavy imports
+
+    import numpy as np
+
+    from coherence.gpu.learning.profile import incoherence_profile
+
     answer = results.answers.get(args.query)
     if answer is None:
         raise ValueError(
