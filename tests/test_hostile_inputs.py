@@ -31,13 +31,17 @@ import numpy as np
 import pytest
 
 from coherence._io import (
+    MAX_JSON_BYTES,
     atomic_write_text,
     ensure_directory,
     file_stem,
     parse_json_text,
+    plain_stem,
     read_json,
+    read_npz,
 )
 from coherence._numbers import to_float
+from coherence.envs.output import write_case_json
 from coherence.reference.case import (
     Case,
     Results,
@@ -48,6 +52,7 @@ from coherence.reference.case import (
     results_path,
     write_results,
 )
+from coherence.reference.certified import MAX_BITS, check_bits
 from coherence.reference.limits import check_exact_limits
 from coherence.reference.model import MAX_CELLS, MAX_HORIZON, MDP
 from coherence.reference.operators import PolicySpec
@@ -220,6 +225,47 @@ def write_denied(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     monkeypatch.setattr("tempfile.mkstemp", refuse)
     atomic_write_text(tmp / "r.json", "{}")
     return None
+
+
+def _link(tmp: Path, target: Path) -> Path:
+    link = tmp / "link"
+    link.symlink_to(target)
+    return link
+
+
+def _text_file(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _npz_claim(tmp: Path) -> Path:
+    """A 514-byte .npz whose header claims a (10^6, 10^6) int64 array."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<i8", "fortran_order": False, "shape": (10**6, 10**6)}
+    )
+    path = tmp / "claim.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("transitions.npy", header.getvalue())
+    return path
+
+
+def edited_query(policy: dict[str, Any], quantity: str, answer: Any) -> dict[str, Any]:
+    """The base case with one query of ``quantity`` and its expected answer."""
+    data = base_case()
+    data["queries"] = [{"id": "q", "quantity": quantity, "policy": policy}]
+    data["expected"] = {"q": answer}
+    return data
+
+
+def _unreadable_import() -> dict[str, Any]:
+    """An importer's case object the case reader refuses (a row sums to 3/4)."""
+    data = base_case()
+    data["transitions"]["x"]["a"] = {"x": "1/2", "y": "1/4"}
+    return data
 
 
 def nested(depth: int) -> str:
@@ -457,6 +503,67 @@ BAD_INPUTS: list[tuple[str, Callable[..., object], list[str]]] = [
         "missing-case-file",
         lambda tmp: load_case(tmp / "absent.json"),
         ["absent.json", "no such file"],
+    ),
+    # round two: special files, sizes, depth, names, shapes (in-process)
+    ("fifo-case", lambda tmp: load_case(_fifo(tmp / "f.json")), ["FIFO"]),
+    (
+        "fifo-write-target",
+        lambda tmp: atomic_write_text(_fifo(tmp / "f.json"), "{}"),
+        ["FIFO", "refusing to replace"],
+    ),
+    (
+        "symlink-to-fifo-target",
+        lambda tmp: atomic_write_text(_link(tmp, _fifo(tmp / "f")), "{}"),
+        ["FIFO", "refusing to replace"],
+    ),
+    (
+        "oversized-json",
+        lambda tmp: read_json(_sparse(tmp / "r.json", MAX_JSON_BYTES + 1), "results"),
+        ["exceeds the input limit", "64 MiB"],
+    ),
+    (
+        "json-33-deep",
+        lambda tmp: parse_json_text("[" * 33 + "]" * 33, "x"),
+        ["nested 33 deep", "32"],
+    ),
+    ("plain-stem-escape", lambda tmp: plain_stem("../../x"), ["--name", "'../../x'"]),
+    ("plain-stem-dot", lambda tmp: plain_stem(".."), ["'..'"]),
+    (
+        "expected-policy-missing-step",
+        lambda tmp: case_from_json(
+            edited_query({"operator": "prior"}, "policy", {"0": {}})
+        ),
+        ["expected[q]", "steps keys differ", "missing ['1']"],
+    ),
+    (
+        "expected-scalar-as-object",
+        lambda tmp: case_from_json(edited("expected", {"q": {"0": "1"}})),
+        ["expected[q]", "J_prob", "scalar"],
+    ),
+    (
+        "npz-lying-header",
+        lambda tmp: read_npz(_npz_claim(tmp), "bridge"),
+        ["7.28 TiB", "holds 0 bytes"],
+    ),
+    (
+        "npz-not-a-zip",
+        lambda tmp: read_npz(_text_file(tmp / "x.npz", "not a zip"), "bridge"),
+        ["not a readable .npz"],
+    ),
+    (
+        "certified-bits-over-max",
+        lambda tmp: check_bits(MAX_BITS + 1),
+        ["MAX_BITS", "--backend exact"],
+    ),
+    (
+        "dense-array-over-max",
+        lambda tmp: chain(12_000, 1, stochastic=False).transition_array,
+        ["MAX_DENSE_ENTRIES"],
+    ),
+    (
+        "import-unreadable-case",
+        lambda tmp: write_case_json(tmp / "c.json", _unreadable_import()),
+        ["case reader refuses", "sum to"],
     ),
 ]
 
@@ -1409,7 +1516,7 @@ def _default(row: CommandRow) -> bool:
 def test_the_command_table_is_unique() -> None:
     ids = [row.id for row in COMMAND_ROWS]
     assert len(set(ids)) == len(ids)
-    assert DEFAULT_ROWS <= set(ids)
+    assert set(ids) >= DEFAULT_ROWS
 
 
 def test_default_command_rows(tmp_path: Path) -> None:
@@ -1436,3 +1543,53 @@ def test_slow_command_row(row: CommandRow, tmp_path: Path) -> None:
     if not _runnable(row):
         pytest.skip("needs root (a private device node)")
     _check_outcome(row, _run_row(row, tmp_path))
+
+
+# ------------------------------------------------ the guards let good input in
+def test_good_inputs_pass_the_guards(tmp_path: Path) -> None:
+    arrays_path = tmp_path / "ok.npz"
+    np.savez(arrays_path, transitions=np.zeros((3, 2), np.int64))
+    assert read_npz(arrays_path, "bridge")["transitions"].shape == (3, 2)
+    # a symbolic link to a regular file is replaced like a regular file
+    (tmp_path / "real.json").write_text("old")
+    link = _link(tmp_path, tmp_path / "real.json")
+    atomic_write_text(link, "new")
+    assert link.read_text() == "new"
+    assert plain_stem("effective-horizon.v2_1") == "effective-horizon.v2_1"
+    assert check_bits(MAX_BITS) == MAX_BITS
+    assert parse_json_text("[" * 32 + "]" * 32, "x") is not None
+    # a full policy answer: keyed by every t, s and a
+    policy = {
+        str(t): {s: dict.fromkeys(("a", "b"), "1/2") for s in ("x", "y")}
+        for t in range(2)
+    }
+    case = case_from_json(edited_query({"operator": "prior"}, "policy", policy))
+    assert case.expected["q"]["1"]["y"]["b"] == Fraction(1, 2)
+
+
+def test_every_shipped_symbolic_query_is_within_the_derive_limits() -> None:
+    from coherence.theory.closed_form import check_derive_limits
+    from coherence.theory.symbolic import load_symbolic_case, shipped_cases
+
+    for name in shipped_cases():
+        case = load_symbolic_case(name)
+        for qid in case.query_ids:
+            check_derive_limits(case, qid)
+
+
+def test_the_published_tree_families_are_within_the_state_limit() -> None:
+    from coherence.experiments.authors import FAMILIES, MAX_TREE_STATES
+
+    for _, depth, actions in FAMILIES:
+        assert sum(actions**t for t in range(depth + 1)) <= MAX_TREE_STATES
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="os.mknod needs root"
+)
+def test_a_private_device_node_is_never_replaced(tmp_path: Path) -> None:
+    node = _char_device(tmp_path / "node")
+    with pytest.raises(ValueError, match="character device"):
+        atomic_write_text(node, "{}")
+    assert stat.S_ISCHR(node.lstat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["node"]
