@@ -25,7 +25,7 @@ def _prove(args: argparse.Namespace) -> int:
     every expected row ran); 1 otherwise. Bad arguments raise a one-line
     ValueError (exit 2) before any work.
     """
-    from coherence._io import atomic_write_text
+    from coherence._io import atomic_write_text, read_text
     from coherence.proofs.ledger import Entry, claim_numbers, run_ledger
     from coherence.proofs.outcome import Settings
     from coherence.proofs.report import (
@@ -74,7 +74,7 @@ def _prove(args: argparse.Namespace) -> int:
     )
     print(render_json(entries) if args.json else render_table(entries))
     if out is not None:
-        previous = out.read_text(encoding="utf-8") if out.is_file() else None
+        previous = read_text(out, "--out") if out.is_file() else None
         atomic_write_text(out, render_markdown(entries, previous))
     for entry in entries:
         for detail in entry.details:
