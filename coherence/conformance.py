@@ -42,7 +42,7 @@ from coherence.reference.case import (
     results_path,
     write_results,
 )
-from coherence.reference.limits import check_exact_limits
+from coherence.reference.limits import check_engine_limits
 from coherence.reference.operators import OPERATORS
 from coherence.reference.quantities import QUANTITIES
 
@@ -412,14 +412,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.backend != AUTO and cases:
         # an unavailable backend or device is one error, before anything is written
         backends.create(args.backend, cases[0].mdp)
-    if args.backend.split(":", 1)[0] == "exact":
-        for case in cases:  # every exact limit, before any work
+    if args.backend != AUTO:
+        for case in cases:  # every limit of the chosen engine, before any work
             for query in case.queries:
                 for spec in (query.policy, query.reference):
-                    if spec is None or not spec.is_rational:
+                    if spec is None:
+                        continue
+                    if args.backend.split(":", 1)[0] == "exact" and (
+                        not spec.is_rational
+                    ):
                         continue
                     try:
-                        check_exact_limits(case.mdp, spec, f=query.f)
+                        check_engine_limits(case.mdp, spec, args.backend, f=query.f)
                     except ValueError as exc:
                         raise ValueError(
                             f"case {case.name!r}, query {query.id!r}: {exc}"

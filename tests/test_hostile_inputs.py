@@ -1096,6 +1096,32 @@ COMMAND_ROWS: list[CommandRow] = [
         ("max_", "G_100000"),
     ),
     CommandRow(
+        "float-G-k-1e7",
+        lambda box: [
+            "conformance",
+            "run",
+            _write_case(box, _query_case({"operator": "G", "k": 10**7})),
+            "--backend",
+            "numpy",
+            "--out",
+            "out",
+        ],
+        ("float engines", "max_steps"),
+    ),
+    CommandRow(
+        "certified-G-k-1e7",
+        lambda box: [
+            "conformance",
+            "run",
+            _write_case(box, _query_case({"operator": "G", "k": 10**7})),
+            "--backend",
+            "certified",
+            "--out",
+            "out",
+        ],
+        ("certified backend", "max_work"),
+    ),
+    CommandRow(
         "derive-k-huge",
         lambda box: _derive(
             box,
