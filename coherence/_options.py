@@ -29,9 +29,15 @@ def _rational(text: str, what: str) -> Fraction:
         raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{what}: ")) from None
 
 
+def _shown(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def _range(low: float | None, high: float | None, low_open: bool) -> str:
-    lo = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
-    hi = "" if high is None else f"<= {high:g}"
+    lo = (
+        "" if low is None else (f"> {_shown(low)}" if low_open else f">= {_shown(low)}")
+    )
+    hi = "" if high is None else f"<= {_shown(high)}"
     return " and ".join(x for x in (lo, hi) if x) or "finite"
 
 

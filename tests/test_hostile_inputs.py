@@ -1250,6 +1250,21 @@ COMMAND_ROWS: list[CommandRow] = [
         lambda box: ["retrain", RACE, "--threads", "1000000"],
         ("--threads", "1000000"),
     ),
+    CommandRow(
+        "retrain-episodes-1e12",
+        lambda box: ["retrain", RACE, "--episodes", "1000000000000"],
+        ("--episodes", "1000000000000"),
+    ),
+    CommandRow(
+        "anneal-samples-1e12",
+        lambda box: ["anneal", RACE, "--samples", "1000000000000"],
+        ("--samples", "1000000000000"),
+    ),
+    CommandRow(
+        "sweep-fresh-1e9",
+        lambda box: [*EH, "--fresh", "1000000000"],
+        ("--fresh", "1000000000"),
+    ),
     # ---- tracebacks
     CommandRow(
         "derive-1990-unary-signs",
@@ -1293,6 +1308,11 @@ COMMAND_ROWS: list[CommandRow] = [
         "scheduler-ucx",
         lambda box: [*EH, "--scheduler", "ucx://127.0.0.1:1"],
         ("--scheduler", "'ucx'"),
+    ),
+    CommandRow(
+        "retrain-seed-1e27",
+        lambda box: ["retrain", RACE, "--seed", "1" + "0" * 27],
+        ("--seed",),
     ),
     CommandRow(
         "device-with-semicolon",

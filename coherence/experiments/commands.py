@@ -14,10 +14,13 @@ from coherence._options import float_option, int_option
 from coherence.experiments.authors import FAMILIES
 from coherence.experiments.runs import EXPERIMENTS, instance_items, with_parameters
 
-__all__ = ["MAX_RUNS", "parse_ks", "parse_temperatures", "register"]
+__all__ = ["MAX_FRESH", "MAX_RUNS", "parse_ks", "parse_temperatures", "register"]
 
 #: Largest ``timing --runs`` (Monte Carlo runs per (k, m)).
 MAX_RUNS = 1_000_000
+#: Most fresh instances of one sweep (``--fresh``; the published lists hold
+#: 140).
+MAX_FRESH = 100_000
 
 
 def parse_ks(text: str) -> list[int]:
@@ -229,7 +232,7 @@ def register(subparsers: Any) -> None:
         p.add_argument("--out", required=True, help="results directory")
         p.add_argument(
             "--fresh",
-            type=int,
+            type=int_option("--fresh", low=0, high=MAX_FRESH),
             default=0,
             help="N fresh instances instead of the published ones",
         )

@@ -38,7 +38,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_THREADS", "register"]
+__all__ = [
+    "MAX_EPISODES",
+    "MAX_REPEATS",
+    "MAX_ROUNDS",
+    "MAX_SAMPLES",
+    "MAX_SEED",
+    "MAX_THREADS",
+    "register",
+]
 
 #: Fit tolerance of each learner (added to its binomial bound): the fitted model
 #: is checked against this distance from the empirical frequencies (the MLE) in
@@ -129,6 +137,23 @@ def _torch_device(text: str) -> Any:
     return device
 
 
+#: Bounds of the learners' counts, checked before any work: the rollouts of a
+#: round and the sampled steps of a stage are held in memory at once (numbers
+#: of 10^12 asked torch for terabytes).
+MAX_EPISODES = 10_000_000
+MAX_SAMPLES = 10_000_000
+MAX_ROUNDS = 1000
+MAX_REPEATS = 1000
+#: Seeds are torch and numpy seeds: 0 .. 2^63 - 1.
+MAX_SEED = 2**63 - 1
+
+
+def _bounded(what: str, low: int, high: int) -> Callable[[str], int]:
+    from coherence._options import int_option
+
+    return int_option(what, low=low, high=high)
+
+
 def _threads(text: str) -> int:
     from coherence._options import int_option
 
@@ -137,7 +162,12 @@ def _threads(text: str) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("case", help="case file (coherence-case/1 JSON)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--seed",
+        type=_bounded("--seed", 0, MAX_SEED),
+        default=0,
+        help="random seed (default 0)",
+    )
     p.add_argument(
         "--json", action="store_true", help="print one JSON object per row to stdout"
     )
@@ -160,7 +190,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--repeats",
-        type=_positive_int,
+        type=_bounded("--repeats", 1, MAX_REPEATS),
         default=1,
         help="run seeds seed..seed+R-1 and report median [min, max] (default 1)",
     )
@@ -183,10 +213,15 @@ def register(subparsers: Any) -> None:
         "and compare each round with the oracle's G_k (SPEC §5).",
     )
     _common(p)
-    p.add_argument("--rounds", type=_positive_int, default=3, help="K (default 3)")
+    p.add_argument(
+        "--rounds",
+        type=_bounded("--rounds", 1, MAX_ROUNDS),
+        default=3,
+        help="K (default 3)",
+    )
     p.add_argument(
         "--episodes",
-        type=_positive_int,
+        type=_bounded("--episodes", 1, MAX_EPISODES),
         default=100_000,
         help="N episodes per round (default 100000)",
     )
@@ -255,7 +290,7 @@ def register(subparsers: Any) -> None:
     )
     q.add_argument(
         "--samples",
-        type=_positive_int,
+        type=_bounded("--samples", 1, MAX_SAMPLES),
         default=1 << 16,
         help="sampled steps per (t, s, a) and stage (default 65536)",
     )
