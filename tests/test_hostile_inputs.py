@@ -1639,3 +1639,13 @@ def test_a_private_device_node_is_never_replaced(tmp_path: Path) -> None:
         atomic_write_text(node, "{}")
     assert stat.S_ISCHR(node.lstat().st_mode)
     assert [p.name for p in tmp_path.iterdir()] == ["node"]
+
+
+def test_validate_reports_an_expected_answer_of_the_wrong_shape() -> None:
+    # issue: validate called such a case valid
+    kind, problems = data_problems(edited("expected", {"q": {"0": "1"}}))
+    assert kind == "case"
+    assert any("J_prob" in p.message and "scalar" in p.message for p in problems)
+    policy = edited_query({"operator": "prior"}, "policy", {"0": {"x": {"a": "1"}}})
+    kind, problems = data_problems(policy)
+    assert any("steps keys differ" in p.message for p in problems)
