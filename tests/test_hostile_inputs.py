@@ -1041,6 +1041,22 @@ COMMAND_ROWS: list[CommandRow] = [
         ("FIFO", "refusing"),
         slow=True,
     ),
+    CommandRow(
+        "cases-export-onto-device",
+        lambda box: (
+            ["cases", "export", str(box / "out")]
+            if (box / "out").mkdir() is None
+            and _char_device(box / "out" / "mountain-race.json")
+            else []
+        ),
+        ("character device", "refusing"),
+        root=True,
+    ),
+    CommandRow(
+        "plot-onto-fifo",
+        lambda box: ["anneal", RACE, "--plot", str(_fifo(box / "p.png"))],
+        ("--plot", "FIFO"),
+    ),
     # ---- escape from --out
     CommandRow(
         "sweep-name-escapes",
@@ -1536,6 +1552,9 @@ def _run_row(row: CommandRow, sandbox: Path) -> _Outcome:
         and not (path == allowed or path.startswith(allowed + os.sep))
     )
     assert not changed, f"{row.id}: written outside {allowed}: {changed[:5]}"
+    # nothing that existed before (a device node, a FIFO, an input) changed
+    replaced = sorted(p for p in before if after.get(p) != before[p])
+    assert not replaced, f"{row.id}: replaced or removed: {replaced[:5]}"
     return outcome
 
 
