@@ -71,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code.
 
     A ValueError or a file-system error is printed as one line
-    ``coherence: error: ...`` (exit 2); a missing optional dependency names the
+    ``coherence: error: ...`` (exit 2), and so, as a last resort, is a
+    MemoryError or RecursionError; a missing optional dependency names the
     extra to install (exit 2); a closed output pipe ends quietly.
     """
     parser = build_parser()
@@ -96,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (ValueError, OSError) as exc:
         print(f"coherence: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except (MemoryError, RecursionError) as exc:
+        # a last resort: the readers and limits refuse such inputs first
+        what = "out of memory" if isinstance(exc, MemoryError) else "nested too deeply"
+        print(f"coherence: error: {what} ({_one_line(exc)})", file=sys.stderr)
         return 2
     return code
 

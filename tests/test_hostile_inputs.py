@@ -1296,7 +1296,7 @@ COMMAND_ROWS: list[CommandRow] = [
             "--results",
             _results(box, {"q": _nested(500)}),
         ],
-        ("nested",),
+        ("JSON nested 502 deep", "limit of 32"),
     ),
     CommandRow(
         "expected-nested-500-run",
@@ -1307,7 +1307,7 @@ COMMAND_ROWS: list[CommandRow] = [
             "--out",
             "out",
         ],
-        ("nested",),
+        ("JSON nested 502 deep", "limit of 32"),
     ),
     CommandRow(
         "npz-header-claims-7-TiB",
@@ -1668,3 +1668,20 @@ def test_validate_reports_an_expected_answer_of_the_wrong_shape() -> None:
     policy = edited_query({"operator": "prior"}, "policy", {"0": {"x": {"a": "1"}}})
     kind, problems = data_problems(policy)
     assert any("steps keys differ" in p.message for p in problems)
+
+
+@pytest.mark.parametrize("error", [MemoryError, RecursionError])
+def test_a_last_resort_error_is_one_line(
+    error: type[BaseException],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from coherence.cli import main
+
+    def fail(args: object) -> int:
+        raise error("deep inside")
+
+    monkeypatch.setattr("coherence.demo._cmd_demo", fail)
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "deep inside" in err
