@@ -7,6 +7,13 @@ file helpers) and the words its one-line ``ValueError`` must contain. Every row
 must fail within ``FAST`` seconds: several of them (``"1e-99999999"``, alpha =
 1e9, k = 1e6, delta = 1e-12, horizon 1e9) ran without bound, or aborted the
 process, before the limits existed.
+
+``COMMAND_ROWS`` is the second table: each row runs one command
+(``python -m coherence ...``) as a child process on inputs it generates, one
+row per distinct cause of each kind of failure once seen (an existing device
+node or FIFO replaced, an escape from ``--out``, a hang, an abort, a traceback,
+a memory blow-up, nonsense accepted silently). ``DEFAULT_ROWS`` run in the
+default test run, the rest with the slow tests.
 """
 
 from __future__ import annotations
@@ -865,8 +872,8 @@ def _npz_header_claim(box: Path) -> list[str]:
 
 
 def _npz_bomb(box: Path) -> list[str]:
-    """An .npz of 330 KB that inflates to 320 MiB (a zip bomb; the issue's
-    467 KB one inflated to 2.3 GB)."""
+    """An .npz of about 330 KB that inflates to 320 MiB, over the 256 MiB
+    limit (a zip bomb; one of 467 KB once took 2.3 GB)."""
     import io
     import zipfile
 
@@ -1661,7 +1668,7 @@ def test_a_private_device_node_is_never_replaced(tmp_path: Path) -> None:
 
 
 def test_validate_reports_an_expected_answer_of_the_wrong_shape() -> None:
-    # issue: validate called such a case valid
+    # validate once called such a case valid
     kind, problems = data_problems(edited("expected", {"q": {"0": "1"}}))
     assert kind == "case"
     assert any("J_prob" in p.message and "scalar" in p.message for p in problems)
