@@ -22,8 +22,8 @@ docs/case-format.md, "Limits"):
   of that size (each step costs at least linear time in the size of its
   numbers: G_k on a deterministic MDP has numbers of about b*T*(k+1) bits, so
   its time grows as k^2; measured on a 2-state, horizon-2 MDP: k = 4000 takes
-  6 s at 10^9 bit-steps, and G_8 of a 4-state, horizon-8 MDP 12 s at about
-  10^10).
+  6 s at 10^9 bit-steps, and G_8 of a 4-state, horizon-8 MDP 12 s at an
+  estimated 10^10).
 """
 
 from __future__ import annotations
