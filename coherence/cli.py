@@ -13,11 +13,12 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from coherence import __version__
 from coherence._extras import EXTRAS, missing_extra, unmet_need
 
-__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "OneLineParser", "build_parser", "main"]
 
 #: Modules contributing subcommands, in the order they appear in ``--help``.
 COMMAND_MODULES = (
@@ -33,9 +34,19 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr
+    (``coherence retrain: error: argument --threads: ...``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line naming the command and the problem; exit 2."""
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every contributed subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="coherence",
         description="Reference implementation of incoherence in goal-conditioned "
         "autoregressive policies (docs/spec.md).",
@@ -60,10 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code.
 
     A ValueError or a file-system error is printed as one line
-    ``coherence: error: ...`` (exit 2); a missing optional dependency or
-    external program names what to install (exit 2), checked before any work
-    from the command's ``needs`` (set with ``set_defaults``); a closed output
-    pipe ends quietly.
+    ``coherence: error: ...`` (exit 2), and so, as a last resort, is a
+    MemoryError or RecursionError; a missing optional dependency or external
+    program names what to install (exit 2), checked before any work from the
+    command's ``needs`` (set with ``set_defaults``); a closed output pipe ends
+    quietly.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -92,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (ValueError, OSError) as exc:
         print(f"coherence: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except (MemoryError, RecursionError) as exc:
+        # a last resort: the readers and limits refuse such inputs first
+        what = "out of memory" if isinstance(exc, MemoryError) else "nested too deeply"
+        print(f"coherence: error: {what} ({_one_line(exc)})", file=sys.stderr)
         return 2
     return code
 

@@ -31,6 +31,7 @@ from xml.etree import ElementTree as ET
 from coherence import __version__, backends
 from coherence._io import ensure_directory
 from coherence._numbers import format_rational
+from coherence._options import float_option
 from coherence.backends import exact_is_fast
 from coherence.queries import AUTO, Evaluator, auto_choice, run_case
 from coherence.queries import is_exact_leaf as _is_exact
@@ -46,6 +47,7 @@ from coherence.reference.case import (
     results_path,
     write_results,
 )
+from coherence.reference.limits import check_engine_limits
 from coherence.reference.operators import OPERATORS
 from coherence.reference.quantities import QUANTITIES
 
@@ -600,6 +602,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.backend != AUTO and cases:
         # an unavailable backend or device is one error, before anything is written
         backends.create(args.backend, cases[0].mdp)
+    if args.backend != AUTO:
+        for case in cases:  # every limit of the chosen engine, before any work
+            for query in case.queries:
+                for spec in (query.policy, query.reference):
+                    if spec is None:
+                        continue
+                    if args.backend.split(":", 1)[0] == "exact" and (
+                        not spec.is_rational
+                    ):
+                        continue
+                    try:
+                        check_engine_limits(case.mdp, spec, args.backend, f=query.f)
+                    except ValueError as exc:
+                        raise ValueError(
+                            f"case {case.name!r}, query {query.id!r}: {exc}"
+                        ) from None
     out = ensure_directory(args.out)
     status = 0
     certified = args.backend.split(":", 1)[0] == "certified"
@@ -819,13 +837,13 @@ def register(sub: Any) -> None:
     )
     check.add_argument(
         "--rel",
-        type=float,
+        type=float_option("--rel", low=0.0),
         default=None,
         help="looser relative tolerance for a float engine",
     )
     check.add_argument(
         "--abs",
-        type=float,
+        type=float_option("--abs", low=0.0),
         default=None,
         help="looser absolute tolerance for a float engine",
     )

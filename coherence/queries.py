@@ -37,7 +37,7 @@ from coherence import __version__, backends
 from coherence._numbers import to_float
 from coherence.backends import AutoChoice
 from coherence.reference.case import Answer, Case, Query, Results
-from coherence.reference.limits import check_exact_limits
+from coherence.reference.limits import check_engine_limits, check_exact_limits
 from coherence.reference.model import MDP, FloatArray
 from coherence.reference.operators import PolicyCache, PolicySpec, policy_for
 from coherence.reference.quantities import QUANTITIES, Quantity, quantity
@@ -206,6 +206,8 @@ class Evaluator:
                 )
             # refuse, before any work, an exact computation past the stated limits
             check_exact_limits(self.mdp, spec)
+        else:
+            check_engine_limits(self.mdp, spec, name)
         return self._caches[name].get(spec)
 
     def value(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from coherence import __version__
-from coherence._io import atomic_write_json
+from coherence._io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    check_output_target,
+    read_bytes,
+)
 from coherence.reference.case import (
     Case,
     Query,
@@ -471,9 +475,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"DIR: {str(out)!r} exists and is not a directory")
+    for c in found:  # every target checked before anything is written
+        check_output_target(out / c.path.name)
     out.mkdir(parents=True, exist_ok=True)
     for c in found:
-        shutil.copyfile(c.path, out / c.path.name)
+        atomic_write_bytes(out / c.path.name, read_bytes(c.path, "case"))
     print(f"{len(found)} cases -> {out}")
     return 0
 

@@ -78,7 +78,7 @@ def test_public_cases_round_trip_exactly(path: Path, tmp_path: Path) -> None:
 def test_random_cases_round_trip(mdp: MDP) -> None:
     case = Case(
         mdp=mdp,
-        queries=(Query("q", "policy", PolicySpec("G", k=1)),),
+        queries=(Query("q", "J_prob", PolicySpec("G", k=1)),),
         expected={"q": Fraction(1, 3)},
     )
     again = case_from_json(json.loads(json.dumps(case_to_json(case))))

@@ -373,7 +373,7 @@ def test_undecidable_zero_test_is_named(tmp_path: Path) -> None:
         (["--query", "nope"], "query: 'nope' is not a query"),
         (["--at", "g=2"], "--at g: 2 lies outside its range (0, 1]"),
         (["--at", "h=1"], "--at: undeclared symbol 'h'"),
-        (["--check", "0"], "--check: expected a positive number"),
+        (["--check", "0"], "--check: expected a number of points from 1 to 1000"),
     ],
 )
 def test_bad_cli_arguments_write_nothing(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from collections.abc import Hashable
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from coherence._io import read_bytes, read_npz
 from coherence.envs.tabular import Outcome, exact_reward
 
 __all__ = ["PACKAGED", "BridgeSource", "packaged_files", "resolve_bridge"]
@@ -69,18 +69,14 @@ class BridgeSource:
         of the wrong shape, type or range."""
         where = f"bridge file {os.fspath(path)!r}"
         file = Path(path)
-        if not file.is_file():
-            raise ValueError(f"{where}: no such file")
-        try:
-            with np.load(file, allow_pickle=False) as data:
-                names = set(data.files)
-                for required in ("transitions", "rewards"):
-                    if required not in names:
-                        raise ValueError(f"{where}: no array {required!r}")
-                nxt = np.asarray(data["transitions"])
-                rew = np.asarray(data["rewards"])
-        except (OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise ValueError(f"{where}: not a readable .npz file ({exc})") from None
+        # sizes from the zip and .npy headers are checked before decompressing
+        raw = read_bytes(file, "bridge file")
+        data = read_npz(file, "bridge file", data=raw)
+        for required in ("transitions", "rewards"):
+            if required not in data:
+                raise ValueError(f"{where}: no array {required!r}")
+        nxt = np.asarray(data["transitions"])
+        rew = np.asarray(data["rewards"])
         if nxt.ndim != 2 or nxt.shape[0] < 1 or nxt.shape[1] < 1:
             raise ValueError(
                 f"{where}: transitions must have shape (S, A), got {nxt.shape}"
@@ -105,7 +101,7 @@ class BridgeSource:
         self.rewards = [[values[float(v)] for v in row] for row in rew]
         self.actions = tuple(f"a{i}" for i in range(n_actions))
         self.reward_bounds = (max(values.values()), min(values.values()))
-        self.sha256 = hashlib.sha256(file.read_bytes()).hexdigest()
+        self.sha256 = hashlib.sha256(raw).hexdigest()
         self.shape = (n_states, n_actions)
 
     def initial(self) -> list[tuple[Hashable, Fraction]]:

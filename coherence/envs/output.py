@@ -15,10 +15,10 @@ from fractions import Fraction
 from typing import Any
 
 from coherence import __version__
-from coherence._io import atomic_write_text
+from coherence._io import MAX_JSON_BYTES, atomic_write_text, parse_json_text
 from coherence._numbers import format_rational
 from coherence.envs.tabular import Success, Table
-from coherence.reference.case import CASE_FORMAT
+from coherence.reference.case import CASE_FORMAT, case_from_json
 from coherence.reference.model import MDP
 
 __all__ = [
@@ -114,13 +114,26 @@ def case_json(
 
 
 def write_case_json(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
-    """Serialise ``data`` completely, then write it atomically to ``path`` (a
+    """Serialise ``data`` completely, read the text back with the package's own
+    case reader (a case it would refuse, or one over the reader's size limit,
+    is an error and is not written), then write it atomically to ``path`` (a
     failure leaves no file and an existing file unchanged)."""
     indent = 1 if len(data.get("states", ())) <= _INDENT_LIMIT else None
     separators = None if indent else (",", ":")
     text = json.dumps(
         data, indent=indent, separators=separators, ensure_ascii=False, allow_nan=False
     )
+    size = len(text.encode("utf-8")) + 1
+    if size > MAX_JSON_BYTES:
+        raise ValueError(
+            f"import: the case would take {size} bytes, over the case reader's "
+            f"limit of {MAX_JSON_BYTES} (MAX_JSON_BYTES); import fewer states "
+            "(--max-states) or a shorter --horizon"
+        )
+    try:
+        case_from_json(parse_json_text(text, "imported case"))
+    except ValueError as exc:
+        raise ValueError(f"import: the case reader refuses the case: {exc}") from None
     atomic_write_text(path, text + "\n")
 
 

@@ -127,6 +127,13 @@ def check_horizon(horizon: object) -> int:
         raise ValueError(f"--horizon: expected an integer, got {horizon!r}")
     if horizon < 1:
         raise ValueError(f"--horizon: must be >= 1, got {horizon}")
+    from coherence.reference.model import MAX_HORIZON
+
+    if horizon > MAX_HORIZON:
+        raise ValueError(
+            f"--horizon: {horizon} exceeds MAX_HORIZON = {MAX_HORIZON}, the "
+            "largest horizon a case may have"
+        )
     return horizon
 
 

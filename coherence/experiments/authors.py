@@ -33,6 +33,7 @@ from coherence import __version__
 
 __all__ = [
     "FAMILIES",
+    "MAX_TREE_STATES",
     "PUBLISHED_SOURCE",
     "AuthorsTree",
     "PublishedInstance",
@@ -63,6 +64,9 @@ PUBLISHED_SOURCE = (
 )
 
 _MAX_SEED = 2**32 - 1
+#: Most decision states of one tree, 1 + A + ... + A^T, counted before any is
+#: drawn (the published families have at most 127).
+MAX_TREE_STATES = 100_000
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> int:
@@ -152,6 +156,13 @@ def authors_tree(
     """
     A = _check_int("actions", actions, 1, 10)
     T = _check_int("depth", depth, 0, 12)
+    states = sum(A**t for t in range(T + 1))
+    if states > MAX_TREE_STATES:
+        raise ValueError(
+            f"actions {A}, depth {T}: the tree would have {states} states, over "
+            f"MAX_TREE_STATES = {MAX_TREE_STATES}; choose fewer actions or a "
+            "smaller depth"
+        )
     s0 = _check_int("seed", seed, 0, _MAX_SEED)
     bounds = _check_clip(clip)
     order = draw_order(A, T)

@@ -9,10 +9,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from coherence._io import plain_stem
+from coherence._options import float_option, int_option
 from coherence.experiments.authors import FAMILIES
 from coherence.experiments.runs import EXPERIMENTS, instance_items, with_parameters
 
-__all__ = ["parse_ks", "parse_temperatures", "register"]
+__all__ = ["MAX_FRESH", "MAX_RUNS", "parse_ks", "parse_temperatures", "register"]
+
+#: Largest ``timing --runs`` (Monte Carlo runs per (k, m)).
+MAX_RUNS = 1_000_000
+#: Most fresh instances of one sweep (``--fresh``; the published lists hold
+#: 140).
+MAX_FRESH = 100_000
 
 
 def parse_ks(text: str) -> list[int]:
@@ -92,12 +100,13 @@ def _items(args: argparse.Namespace) -> list[dict[str, Any]]:
 def _run(args: argparse.Namespace) -> int:
     from coherence.experiments.sweep import check_scheduler, run_sweep
 
-    items = _items(args)
-    if args.scheduler is not None:
-        check_scheduler(args.scheduler).close()
     name = args.name or (
         args.experiment + (f"-fresh{args.fresh}" if args.fresh else "")
     )
+    plain_stem(name)  # a table name stays inside --out
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler, timeout=args.scheduler_timeout).close()
+    items = _items(args)
     start = time.perf_counter()
     rows = run_sweep(
         items,
@@ -105,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         name,
         workers=args.workers,
         scheduler=args.scheduler,
+        scheduler_timeout=args.scheduler_timeout,
         chunk=args.chunk,
         progress=not args.no_progress,
     )
@@ -132,7 +142,10 @@ def _audit(args: argparse.Namespace) -> int:
         render_audit,
     )
     from coherence.experiments.report import coverage_header, ensure_results
+    from coherence.experiments.sweep import check_scheduler
 
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler, timeout=args.scheduler_timeout).close()
     data = ensure_results(
         args.out,
         workers=args.workers,
@@ -195,7 +208,10 @@ def _timing(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from coherence.experiments.report import write_report
+    from coherence.experiments.sweep import check_scheduler
 
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler, timeout=args.scheduler_timeout).close()
     html_path, md_path = write_report(
         args.out,
         results=args.results,
@@ -221,7 +237,7 @@ def _report_needs(args: argparse.Namespace) -> tuple[str, ...]:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
-        type=int,
+        type=int_option("--workers", low=0, high=1024),
         default=None,
         help="processes (0: in this process; default: CPU count)",
     )
@@ -230,6 +246,13 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="ADDRESS",
         help="run on a Dask distributed scheduler",
+    )
+    p.add_argument(
+        "--scheduler-timeout",
+        type=float_option("--scheduler-timeout", low=0.0, low_open=True, high=3600),
+        default=5.0,
+        metavar="SECONDS",
+        help="bound on the whole --scheduler handshake (default 5)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -244,7 +267,7 @@ def register(subparsers: Any) -> None:
         p.add_argument("--out", required=True, help="results directory")
         p.add_argument(
             "--fresh",
-            type=int,
+            type=int_option("--fresh", low=0, high=MAX_FRESH),
             default=0,
             help="N fresh instances instead of the published ones",
         )
@@ -259,10 +282,20 @@ def register(subparsers: Any) -> None:
             default=None,
             help="comma-separated families (e.g. T2_A2,T3_A2)",
         )
-        p.add_argument("--limit", type=int, default=None, help="first N instances only")
+        p.add_argument(
+            "--limit",
+            type=int_option("--limit"),
+            default=None,
+            help="first N instances only",
+        )
         p.add_argument("--ks", default=None, help="GORP k values, e.g. 1,2,3,4")
         p.add_argument("--temperatures", default=None, help="comma-separated deltas")
-        p.add_argument("--chunk", type=int, default=4, help="instances per task")
+        p.add_argument(
+            "--chunk",
+            type=int_option("--chunk", low=1),
+            default=4,
+            help="instances per task",
+        )
         p.add_argument(
             "--name", default=None, help="table name (default: the experiment)"
         )
@@ -278,9 +311,14 @@ def register(subparsers: Any) -> None:
         "timing", help="exact GORP vs the Monte Carlo estimator, one instance"
     )
     t.add_argument(
-        "--index", type=int, default=0, help="published instance index (0..139)"
+        "--index",
+        type=int_option("--index", low=0),
+        default=0,
+        help="published instance index (0..139)",
     )
-    t.add_argument("--runs", type=int, default=500)
+    t.add_argument(
+        "--runs", type=int_option("--runs", low=1, high=MAX_RUNS), default=500
+    )
     t.set_defaults(handler=_timing)
     r = subparsers.add_parser(
         "report", help="HTML + Markdown report of the experiments"

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from coherence._io import atomic_write_with
 from coherence.experiments.stats import correlate
 
 __all__ = [
@@ -39,11 +40,16 @@ def _save(fig: Any, out: Path, stem: str) -> list[Path]:
     fig.tight_layout()
     for ext in ("png", "svg"):
         path = out / f"{stem}.{ext}"
-        fig.savefig(
-            path,
-            dpi=100,
-            metadata={"Date": None} if ext == "svg" else None,
-        )
+
+        def write(tmp: str, ext: str = ext) -> None:
+            fig.savefig(
+                tmp,
+                format=ext,
+                dpi=100,
+                metadata={"Date": None} if ext == "svg" else None,
+            )
+
+        atomic_write_with(path, write)
         paths.append(path)
     _plt().close(fig)
     return paths

@@ -24,7 +24,6 @@ import hashlib
 import importlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import cache
@@ -32,11 +31,21 @@ from pathlib import Path
 from typing import Any
 
 from coherence import __version__
-from coherence._io import atomic_write_text, ensure_directory
+from coherence._io import (
+    atomic_write_text,
+    atomic_write_with,
+    check_input_file,
+    ensure_directory,
+    path_inside,
+    plain_stem,
+    read_text,
+)
 from coherence.experiments.authors import tree_case
 from coherence.experiments.runs import _tree, case_hash, run_item
 
 __all__ = [
+    "MAX_TABLE_BYTES",
+    "SCHEDULER_PROTOCOLS",
     "check_scheduler",
     "code_digest",
     "item_key",
@@ -84,22 +93,69 @@ def _run_chunk(
     return [(key, run_item(item)) for key, item in chunk]
 
 
+#: Largest Parquet table read.
+MAX_TABLE_BYTES = 256 * 2**20
+#: Protocols ``--scheduler`` accepts (an address without one is tcp).
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "ws", "wss", "inproc")
+
+
 def check_scheduler(address: str, timeout: float = 5.0) -> Any:
     """A connected ``dask.distributed.Client``; a one-line ValueError naming
-    the address when it cannot be reached."""
-    if not isinstance(address, str) or not address:
+    the address when it cannot be reached, speaks another protocol, or does not
+    finish the whole handshake within ``timeout`` seconds (plus a second of
+    grace); a peer that accepts and never answers is left behind in a daemon
+    thread."""
+    if not isinstance(address, str) or not address.strip():
         raise ValueError(f"--scheduler: expected an address, got {address!r}")
+    protocol, sep, _ = address.partition("://")
+    if sep and protocol not in SCHEDULER_PROTOCOLS:
+        raise ValueError(
+            f"--scheduler {address!r}: protocol {protocol!r} is not supported; "
+            f"expected {', '.join(p + '://' for p in SCHEDULER_PROTOCOLS)}"
+        )
     try:
         distributed: Any = importlib.import_module("dask.distributed")
     except ImportError as exc:  # pragma: no cover - the extra is missing
         raise ValueError(
             f"--scheduler: dask.distributed is unavailable ({exc})"
         ) from None
-    try:
-        return distributed.Client(address, timeout=timeout)
-    except (OSError, TimeoutError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"--scheduler: cannot reach {address!r} ({reason})") from None
+    import asyncio
+    import threading
+
+    comm: Any = importlib.import_module("distributed.comm")
+    outcome: dict[str, Any] = {}
+
+    async def handshake() -> None:
+        # Dask's own connection handshake, bounded as a whole; only a peer that
+        # completes it gets a Client (a failed Client lingers until its close
+        # times out)
+        link = await asyncio.wait_for(comm.connect(address, timeout=timeout), timeout)
+        await link.close()
+
+    def connect() -> None:
+        try:
+            asyncio.run(handshake())
+            outcome["client"] = distributed.Client(address, timeout=timeout)
+        except BaseException as exc:  # reported below, in one line
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=connect, name="scheduler-handshake", daemon=True)
+    thread.start()
+    thread.join(2 * timeout + 1.0)
+    if "client" in outcome:
+        return outcome["client"]
+    failure = outcome.get("error")
+    if failure is None or (isinstance(failure, TimeoutError) and not str(failure)):
+        raise ValueError(
+            f"--scheduler: cannot reach {address!r} (no Dask handshake within "
+            f"{timeout:g} s; --scheduler-timeout)"
+        )
+    if isinstance(failure, (KeyboardInterrupt, SystemExit)):
+        raise failure
+    text = " ".join(str(failure).split())[:200] or type(failure).__name__
+    if isinstance(failure, MemoryError):  # a frame length read from a foreign peer
+        text = f"the peer does not speak Dask's protocol: {text}"
+    raise ValueError(f"--scheduler: cannot reach {address!r} ({text})")
 
 
 def _write_tables(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
@@ -122,27 +178,21 @@ def _write_tables(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path
         (".csv", pacsv.write_csv),
     )
     for suffix, writer in writers:
-        target = out / f"{name}{suffix}"
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}", suffix=suffix)
-        os.close(fd)
-        try:
+        target = path_inside(out, name, suffix)
+
+        def write(tmp: str, writer: Any = writer) -> None:
             writer(table, tmp)
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; use the umask
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+
+        atomic_write_with(target, write)
         paths.append(target)
     return paths
 
 
 def read_manifest(directory: str | os.PathLike[str], name: str) -> dict[str, Any]:
     """``DIR/NAME.manifest.json`` (a one-line ValueError when missing or bad)."""
-    path = Path(directory) / f"{name}.manifest.json"
+    path = path_inside(directory, name, ".manifest.json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, "manifest"))
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: cannot read the manifest ({exc})") from None
     if not isinstance(data, dict):
@@ -150,13 +200,29 @@ def read_manifest(directory: str | os.PathLike[str], name: str) -> dict[str, Any
     return data
 
 
-def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The rows of a sweep's Parquet table."""
+def read_table(
+    path: str | os.PathLike[str], sweep: str | None = None
+) -> list[dict[str, Any]]:
+    """The rows of a sweep's Parquet table; with ``sweep``, the table's
+    metadata must name that sweep (a foreign Parquet file is a one-line
+    ValueError, not a missing column later)."""
     pq: Any = importlib.import_module("pyarrow.parquet")
+    check_input_file(path, "table", MAX_TABLE_BYTES)
     try:
-        return list(pq.read_table(os.fspath(path)).to_pylist())
+        table = pq.read_table(os.fspath(path))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{os.fspath(path)}: cannot read the table ({exc})") from None
+        text = " ".join(str(exc).split())
+        raise ValueError(f"{os.fspath(path)}: cannot read the table ({text})") from None
+    if sweep is not None:
+        meta = table.schema.metadata or {}
+        found = meta.get(b"sweep", b"").decode("utf-8", "replace")
+        if found != sweep:
+            raise ValueError(
+                f"{os.fspath(path)}: not a table of the {sweep} sweep (its "
+                f"metadata names {found or 'no sweep'}); move it away or choose "
+                "another --out"
+            )
+    return list(table.to_pylist())
 
 
 def run_sweep(
@@ -166,6 +232,7 @@ def run_sweep(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
+    scheduler_timeout: float = 5.0,
     chunk: int = 4,
     progress: bool = True,
     on_result: Callable[[str], None] | None = None,
@@ -180,12 +247,19 @@ def run_sweep(
         raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
     if workers is not None and (isinstance(workers, bool) or workers < 0):
         raise ValueError(f"workers: expected a non-negative integer, got {workers!r}")
-    client = check_scheduler(scheduler) if scheduler is not None else None
+    plain_stem(name)
+    parts = path_inside(Path(out), name, ".parts")
+    if parts.exists() and (parts.is_symlink() or not parts.is_dir()):
+        raise ValueError(f"{os.fspath(parts)!r}: exists and is not a directory")
+    client = (
+        check_scheduler(scheduler, timeout=scheduler_timeout)
+        if scheduler is not None
+        else None
+    )
     directory = ensure_directory(out)
-    parts = directory / f"{name}.parts"
     parts.mkdir(exist_ok=True)
     keyed = [(item_key(it), dict(it)) for it in items]
-    todo = [(k, it) for k, it in keyed if not (parts / f"{k}.json").exists()]
+    todo = [(k, it) for k, it in keyed if not path_inside(parts, k, ".json").exists()]
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
 
     from tqdm import tqdm
@@ -202,7 +276,8 @@ def run_sweep(
         for key, rows in results:
             # Infinity is allowed here: an effective horizon may be infinite
             atomic_write_text(
-                parts / f"{key}.json", json.dumps({"key": key, "rows": rows}) + "\n"
+                path_inside(parts, key, ".json"),
+                json.dumps({"key": key, "rows": rows}) + "\n",
             )
             bar.update(1)
             if on_result is not None:
@@ -238,11 +313,11 @@ def run_sweep(
         bar.close()
     rows: list[dict[str, Any]] = []
     for key, _ in keyed:
-        data = json.loads((parts / f"{key}.json").read_text(encoding="utf-8"))
+        data = json.loads(read_text(path_inside(parts, key, ".json"), "sweep part"))
         rows.extend(data["rows"])
     _write_tables(rows, directory, name)
     atomic_write_text(
-        directory / f"{name}.manifest.json",
+        path_inside(directory, name, ".manifest.json"),
         json.dumps(manifest(items, name, [k for k, _ in keyed], len(rows)), indent=1)
         + "\n",
     )

@@ -30,6 +30,7 @@ import dataclasses
 import itertools
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -38,7 +39,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register"]
+__all__ = [
+    "MAX_EPISODES",
+    "MAX_REPEATS",
+    "MAX_ROUNDS",
+    "MAX_SAMPLES",
+    "MAX_SEED",
+    "MAX_THREADS",
+    "register",
+]
 
 #: Fit tolerance of each learner (added to its binomial bound): the fitted model
 #: is checked against this distance from the empirical frequencies (the MLE) in
@@ -89,15 +98,67 @@ def _positive_float(text: str) -> float:
 
 
 def _schedule(text: str) -> list[Fraction]:
-    try:
-        alphas = [Fraction(part.strip()) for part in text.split(",") if part.strip()]
-    except (ValueError, ZeroDivisionError):
+    from coherence._options import rational_list_option
+
+    return rational_list_option("--schedule", low=Fraction(0))(text)
+
+
+#: Largest ``--threads`` (torch intra-op threads; far more than cores aborts
+#: inside the OpenMP runtime).
+MAX_THREADS = 256
+#: ``--device``: a torch device type, optionally with an index.
+_DEVICE = re.compile(r"(cpu|cuda|mps|xpu|meta)(:[0-9]{1,3})?", re.ASCII)
+
+
+def _device(text: str) -> str:
+    if not _DEVICE.fullmatch(text):
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers such as 1,2,4,8, got {text!r}"
-        ) from None
-    if not alphas or any(a < 0 for a in alphas):
-        raise argparse.ArgumentTypeError(f"expected alphas >= 0, got {text!r}")
-    return alphas
+            f"expected a torch device such as cpu, cuda or cuda:1, got {text!r}"
+        )
+    return text
+
+
+def _torch_device(text: str) -> Any:
+    """``torch.device(text)``, checked to exist on this machine."""
+    import torch
+
+    device = torch.device(text)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ValueError(
+                f"--device {text!r}: this machine has {count} CUDA device(s); "
+                "use --device cpu"
+            )
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"--device {text!r}: MPS is unavailable; use --device cpu")
+    elif device.type != "cpu":
+        raise ValueError(f"--device {text!r}: unsupported here; use --device cpu")
+    return device
+
+
+#: Bounds of the learners' counts, checked before any work: the rollouts of a
+#: round and the sampled steps of a stage are held in memory at once (numbers
+#: of 10^12 asked torch for terabytes).
+MAX_EPISODES = 10_000_000
+MAX_SAMPLES = 10_000_000
+MAX_ROUNDS = 1000
+MAX_REPEATS = 1000
+#: Seeds are torch and numpy seeds: 0 .. 2^63 - 1.
+MAX_SEED = 2**63 - 1
+
+
+def _bounded(what: str, low: int, high: int) -> Callable[[str], int]:
+    from coherence._options import int_option
+
+    return int_option(what, low=low, high=high)
+
+
+def _threads(text: str) -> int:
+    from coherence._options import int_option
+
+    return int_option("--threads", low=1, high=MAX_THREADS)(text)
 
 
 def _torch_needs(args: argparse.Namespace) -> tuple[str, ...]:
@@ -107,12 +168,18 @@ def _torch_needs(args: argparse.Namespace) -> tuple[str, ...]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("case", help="case file (coherence-case/1 JSON)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--seed",
+        type=_bounded("--seed", 0, MAX_SEED),
+        default=0,
+        help="random seed (default 0)",
+    )
     p.add_argument(
         "--json", action="store_true", help="print one JSON object per row to stdout"
     )
     p.add_argument(
         "--device",
+        type=_device,
         default=None,
         help="torch device (default: cuda if available, else cpu)",
     )
@@ -129,14 +196,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--repeats",
-        type=_positive_int,
+        type=_bounded("--repeats", 1, MAX_REPEATS),
         default=1,
         help="run seeds seed..seed+R-1 and report median [min, max] (default 1)",
     )
     p.add_argument("--plot", metavar="FILE", help="write the learning curves here")
     p.add_argument(
         "--threads",
-        type=_positive_int,
+        type=_threads,
         default=1,
         help="torch intra-op threads on cpu (default 1: the tensors are small, "
         "and more threads only add synchronisation)",
@@ -152,10 +219,15 @@ def register(subparsers: Any) -> None:
         "and compare each round with the oracle's G_k (SPEC §5).",
     )
     _common(p)
-    p.add_argument("--rounds", type=_positive_int, default=3, help="K (default 3)")
+    p.add_argument(
+        "--rounds",
+        type=_bounded("--rounds", 1, MAX_ROUNDS),
+        default=3,
+        help="K (default 3)",
+    )
     p.add_argument(
         "--episodes",
-        type=_positive_int,
+        type=_bounded("--episodes", 1, MAX_EPISODES),
         default=100_000,
         help="N episodes per round (default 100000)",
     )
@@ -224,7 +296,7 @@ def register(subparsers: Any) -> None:
     )
     q.add_argument(
         "--samples",
-        type=_positive_int,
+        type=_bounded("--samples", 1, MAX_SAMPLES),
         default=1 << 16,
         help="sampled steps per (t, s, a) and stage (default 65536)",
     )
@@ -281,6 +353,8 @@ def _interval(values: Sequence[float | None]) -> str:
 
 
 def _check_output(path: str | None, what: str) -> Path | None:
+    from coherence._io import check_output_target
+
     if path is None:
         return None
     out = Path(path)
@@ -288,6 +362,7 @@ def _check_output(path: str | None, what: str) -> Path | None:
         raise ValueError(f"{what}: directory {str(out.parent)!r} does not exist")
     if out.is_dir():
         raise ValueError(f"{what}: {path!r} is a directory")
+    check_output_target(out, what)
     return out
 
 
@@ -370,19 +445,22 @@ def _verdict(args: argparse.Namespace, runs: list[list[dict[str, Any]]]) -> int:
 
 # ------------------------------------------------------------------ retrain
 def _retrain(args: argparse.Namespace) -> int:
-    import torch
-
-    from coherence.gpu.learning import Environment, default_device
-    from coherence.gpu.learning.retrain import well_visited_threshold
-    from coherence.queries import Evaluator
     from coherence.reference.case import load_case
 
     plot = _check_plot(args.plot)
     save = _check_output(args.save_policy, "--save-policy")
     if save is not None:
         _save_name(save)  # a bad name is an error before any work
+        _check_output(str(save.parent / f"{save.stem}.case.json"), "--save-policy")
     mdp = load_case(args.case).mdp
-    device = torch.device(args.device) if args.device else default_device()
+
+    import torch
+
+    from coherence.gpu.learning import Environment, default_device
+    from coherence.gpu.learning.retrain import well_visited_threshold
+    from coherence.queries import Evaluator
+
+    device = _torch_device(args.device) if args.device else default_device()
     torch.set_num_threads(args.threads)
     env = Environment.from_mdp(mdp, device)
     evaluator = Evaluator(mdp, "numpy")
@@ -763,12 +841,19 @@ def _plot_retrain(
         ax.set_xticks(rounds)
     fig.suptitle(f"retrain {name}: {args.learner}, N = {args.episodes} per round")
     fig.tight_layout()
-    fig.savefig(path)
+    from coherence._io import atomic_write_with
+
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:]))
     plt.close(fig)
 
 
 # ------------------------------------------------------------------ anneal
 def _anneal(args: argparse.Namespace) -> int:
+    from coherence.reference.case import load_case
+
+    plot = _check_plot(args.plot)
+    mdp = load_case(args.case).mdp
+
     import numpy as np
     import torch
 
@@ -780,13 +865,10 @@ def _anneal(args: argparse.Namespace) -> int:
     )
     from coherence.gpu.learning.retrain import log_policy
     from coherence.queries import Evaluator
-    from coherence.reference.case import load_case
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Boltzmann
 
-    plot = _check_plot(args.plot)
-    mdp = load_case(args.case).mdp
-    device = torch.device(args.device) if args.device else default_device()
+    device = _torch_device(args.device) if args.device else default_device()
     torch.set_num_threads(args.threads)
     env = Environment.from_mdp(mdp, device)
     evaluator = Evaluator(mdp, "numpy")
@@ -915,19 +997,23 @@ def _plot_anneal(
         ax.set_xticks(stages)
     fig.suptitle(f"anneal {name}: {args.backup}, schedule {args.schedule}")
     fig.tight_layout()
-    fig.savefig(path)
+    from coherence._io import atomic_write_with
+
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:]))
     plt.close(fig)
 
 
 # ------------------------------------------------------------------ profile
 def _profile(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from coherence.gpu.learning.profile import incoherence_profile
     from coherence.reference.case import load_case, load_results
 
     mdp = load_case(args.case).mdp
-    results = load_results(args.policy)
+    results = load_results(args.policy)  # both read before the heavy imports
+
+    import numpy as np
+
+    from coherence.gpu.learning.profile import incoherence_profile
+
     answer = results.answers.get(args.query)
     if answer is None:
         raise ValueError(

@@ -40,7 +40,7 @@ def _prove(args: argparse.Namespace) -> int:
     output says which rows). Bad arguments raise a one-line ValueError (exit 2)
     before any work.
     """
-    from coherence._io import atomic_write_text
+    from coherence._io import atomic_write_text, read_text
     from coherence.proofs.coqrun import coq_available
     from coherence.proofs.formal import COQC_MISSING
     from coherence.proofs.ledger import Entry, claim_numbers, run_ledger
@@ -117,7 +117,7 @@ def _prove(args: argparse.Namespace) -> int:
             f"exit {EXIT_NO_COQC}"
         )
     if out is not None:
-        previous = out.read_text(encoding="utf-8") if out.is_file() else None
+        previous = read_text(out, "--out") if out.is_file() else None
         atomic_write_text(out, render_markdown(entries, previous))
     for entry in entries:
         for detail in entry.details:

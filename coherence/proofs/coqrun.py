@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from coherence._io import atomic_write_bytes, atomic_write_text, read_bytes
 from coherence.reference.case import Query, load_case
 from coherence.reference.model import MDP
 from coherence.reference.recurrences import Argmax, Boltzmann
@@ -230,7 +231,7 @@ def compile_proofs(
 def _compile_in(build_dir: Path, say: Callable[[str], None]) -> CoqBuild:
     files = source_files()
     for name in [*files, "_CoqProject"]:
-        shutil.copyfile(COQ_DIR / name, build_dir / name)
+        atomic_write_bytes(build_dir / name, read_bytes(COQ_DIR / name, "Coq source"))
     start = time.perf_counter()
     log: list[str] = []
     ok = True
@@ -272,7 +273,7 @@ def _run_script(build: CoqBuild, stem: str, body: str) -> str:
         "From mathcomp Require Import all_ssreflect all_algebra.\n"
         f"From {LOGICAL_ROOT} Require Import {_modules()}.\n"
     )
-    path.write_text(header + body, encoding="utf-8")
+    atomic_write_text(path, header + body)
     try:
         proc = _run_coqc(build.build_dir, path.name)
     finally:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coherence._io import atomic_write_text, read_bytes, read_text
+
 __all__ = [
     "COQC_MISSING",
     "MANIFEST_PATH",
@@ -146,7 +148,7 @@ def _reuse(run: Any, build_dir: Path | None) -> Any:
         compiled = built.with_suffix(".vo")
         if not (built.is_file() and compiled.is_file()):
             return None
-        if built.read_bytes() != source.read_bytes():
+        if read_bytes(built, "Coq build") != read_bytes(source, "Coq source"):
             return None
         if compiled.stat().st_mtime < built.stat().st_mtime:
             return None
@@ -186,7 +188,7 @@ def _cached_checks(run: Any, build_dir: Path | None) -> list[Any] | None:
     """The theorem checks stored beside a reused build from the same sources."""
     if build_dir is None or not (build_dir / _CHECKS_FILE).is_file():
         return None
-    data = json.loads((build_dir / _CHECKS_FILE).read_text(encoding="utf-8"))
+    data = json.loads(read_text(build_dir / _CHECKS_FILE, "Coq checks"))
     if data.get("digest") != _digest(run):
         return None
     return [
@@ -209,7 +211,7 @@ def _store_checks(run: Any, build_dir: Path, checks: Sequence[Any]) -> None:
         for c in checks
     ]
     text = json.dumps({"digest": _digest(run), "checks": rows}, indent=1)
-    (build_dir / _CHECKS_FILE).write_text(text + "\n", encoding="utf-8")
+    atomic_write_text(build_dir / _CHECKS_FILE, text + "\n")
 
 
 def verify(

@@ -43,6 +43,7 @@ __all__ = [
     "Query",
     "Results",
     "Tolerance",
+    "answer_shape_problem",
     "answer_to_json",
     "case_from_json",
     "case_to_json",
@@ -349,6 +350,50 @@ def parse_answer(obj: object, where: str) -> Answer:
     )
 
 
+def answer_shape_problem(
+    answer: Answer, quantity: str, mdp: MDP, where: str
+) -> str | None:
+    """Why ``answer`` does not have the shape of ``quantity``'s table on
+    ``mdp`` (SPEC §3: keyed by step t = 0..T-1 or 0..T, state and action, in the
+    order of the quantity's axes; a scalar is a leaf), or None when it does.
+    The message is one line naming the first place that differs."""
+    row = QUANTITY_ROWS.get(quantity)
+    if row is None:
+        return None
+    keys = {
+        "steps": [str(t) for t in range(mdp.horizon)],
+        "steps_T": [str(t) for t in range(mdp.horizon + 1)],
+        "states": list(mdp.states),
+        "actions": list(mdp.actions),
+    }
+    level: list[tuple[str, Answer]] = [(where, answer)]
+    for axis in row.axes:
+        want = keys[axis]
+        below: list[tuple[str, Answer]] = []
+        for place, node in level:
+            if not isinstance(node, Mapping):
+                return (
+                    f"{place}: a {quantity} answer is keyed by "
+                    f"{' x '.join(row.axes)}; expected an object keyed by {axis}, "
+                    f"got {node!r}"
+                )
+            if set(node) != set(want):
+                missing = [k for k in want if k not in node][:3]
+                extra = sorted(set(node) - set(want))[:3]
+                return (
+                    f"{place}: a {quantity} answer is keyed by "
+                    f"{' x '.join(row.axes)}; the {axis} keys differ (missing "
+                    f"{missing}, extra {extra})"
+                )
+            below.extend((f"{place}[{k}]", node[k]) for k in want)
+        level = below
+    for place, node in level:
+        if isinstance(node, Mapping):
+            shape = " x ".join(row.axes) or "a scalar"
+            return f"{place}: a {quantity} answer is {shape}; got an object here"
+    return None
+
+
 def answer_to_json(answer: Answer) -> object:
     """Exact leaves as lowest-terms strings, floats as JSON numbers, infinities as
     "inf"/"-inf"."""
@@ -442,6 +487,11 @@ def case_from_json(data: object) -> Case:
         if key not in known_ids:
             raise CaseError(f"expected: {key!r} is not a query id")
     expected = {k: parse_answer(v, f"expected[{k}]") for k, v in raw_expected.items()}
+    quantity_of = {q.id: q.quantity for q in queries}
+    for key, value in expected.items():
+        problem = answer_shape_problem(value, quantity_of[key], mdp, f"expected[{key}]")
+        if problem is not None:
+            raise CaseError(problem)
     tolerance = (
         Tolerance.parse(data["tolerance"], "tolerance") if "tolerance" in data else None
     )

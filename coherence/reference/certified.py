@@ -47,6 +47,7 @@ from coherence.reference.recurrences import Argmax, ExactMDP, SoftQ, SoftValues
 
 __all__ = [
     "DEFAULT_BITS",
+    "MAX_BITS",
     "MIN_BITS",
     "ArbSystem",
     "CertifiedEngine",
@@ -63,6 +64,10 @@ __all__ = [
 DEFAULT_BITS = 128
 #: Below float64's 53 bits an enclosure would be looser than the float engine.
 MIN_BITS = 53
+#: Largest working precision, 2^16 bits (about 19,700 decimal digits): each
+#: ball operation costs at least linear time in the bits, so a precision such as
+#: 10^8 would run without bound; past this the exact backend is the tool.
+MAX_BITS = 1 << 16
 
 Table = list[list[list[Any]]]
 Reward = tuple[Table, list[Any]]
@@ -82,7 +87,8 @@ def check_bits(bits: object) -> int:
     value: object = bits
     if isinstance(bits, str):
         text = bits.strip()
-        if not text.lstrip("+").isdigit():
+        digits = text.removeprefix("+")
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 12):
             raise ValueError(
                 f"bits: certified:BITS needs an integer number of bits >= {MIN_BITS}, "
                 f"got {bits!r}"
@@ -96,6 +102,11 @@ def check_bits(bits: object) -> int:
         raise ValueError(
             f"bits: precision below float64's {MIN_BITS} bits is not supported, "
             f"got {value}"
+        )
+    if value > MAX_BITS:
+        raise ValueError(
+            f"bits: certified:BITS = {value} exceeds MAX_BITS = {MAX_BITS}; for "
+            "more use --backend exact (exact rationals)"
         )
     return value
 

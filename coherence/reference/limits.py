@@ -10,14 +10,20 @@ k = 10^6 or Boltzmann delta = 10^-12 would run for hours or exhaust GMP's intege
 size, so :func:`check_exact_limits` refuses it first, with a one-line error that
 names the bound and suggests a float or certified backend.
 
-Three bounds (:class:`ExactLimits`, defaults in :data:`EXACT_LIMITS`; stated in
+Four bounds (:class:`ExactLimits`, defaults in :data:`EXACT_LIMITS`; stated in
 docs/case-format.md, "Limits"):
 
 * ``max_cells``: horizon x states x actions;
 * ``max_work``: backward passes x horizon x (states x actions + successor
   entries), the count of elementary steps of the recurrences;
 * ``max_bits``: the estimated size, in bits, of the largest number
-  (:func:`estimated_bits_log2`).
+  (:func:`estimated_bits_log2`);
+* ``max_bit_work``: steps x estimated bits, the cost of the steps on numbers
+  of that size (each step costs at least linear time in the size of its
+  numbers: G_k on a deterministic MDP has numbers of about b*T*(k+1) bits, so
+  its time grows as k^2; measured on a 2-state, horizon-2 MDP: k = 4000 takes
+  6 s at 10^9 bit-steps, and G_8 of a 4-state, horizon-8 MDP 12 s at an
+  estimated 10^10).
 
 The backend ``auto`` also asks, before choosing the exact path, what it would
 cost (:func:`exact_cost`): the elementary steps of ``max_work`` weighted by the
@@ -43,11 +49,15 @@ __all__ = [
     "CERTIFIED_STEP_COST",
     "EXACT_LIMITS",
     "EXACT_STEP_BITS",
+    "FLOAT_LIMITS",
     "ExactLimitError",
     "ExactLimits",
+    "FloatLimits",
     "backward_passes",
     "certified_cost",
+    "check_engine_limits",
     "check_exact_limits",
+    "check_float_limits",
     "elementary_steps",
     "estimated_bits_log2",
     "exact_cost",
@@ -69,6 +79,7 @@ class ExactLimits:
     max_cells: int = 1_000_000
     max_work: int = 10_000_000
     max_bits: int = 1 << 22
+    max_bit_work: int = 1 << 34
 
 
 #: The limits the query layer applies.
@@ -218,6 +229,13 @@ def exact_limit_problem(
             f"2^{log_bits:.1f} bits, over max_bits = 2^"
             f"{math.log2(limits.max_bits):.0f}"
         )
+    log_bit_work = math.log2(max(work, 1)) + log_bits
+    if log_bit_work > math.log2(limits.max_bit_work):
+        return (
+            f"exact path: {label} needs about {work:.3g} steps on numbers of about "
+            f"2^{log_bits:.1f} bits, 2^{log_bit_work:.1f} bit-steps, over "
+            f"max_bit_work = 2^{math.log2(limits.max_bit_work):.0f}"
+        )
     return None
 
 
@@ -238,3 +256,79 @@ def check_exact_limits(
     problem = exact_limit_problem(mdp, spec, f=f, limits=limits)
     if problem is not None:
         raise ExactLimitError(f"{problem}; {_ADVICE}")
+
+
+@dataclass(frozen=True)
+class FloatLimits:
+    """Bounds of the float engines (numpy, torch): their arrays are vectorised
+    over states and actions, but every backward pass steps through the horizon
+    one step at a time (measured: about 250 microseconds per pass and step for
+    numpy on a 2-state MDP, so G_10000 at horizon 2 takes 5 s).
+
+    * ``max_steps``: backward passes x horizon;
+    * ``max_work``: backward passes x horizon x (states x actions + successor
+      entries), the elements the steps touch.
+    """
+
+    max_steps: int = 100_000
+    max_work: int = 10_000_000_000
+
+
+#: The limits the query layer applies to the float engines.
+FLOAT_LIMITS = FloatLimits()
+
+
+def check_float_limits(
+    mdp: MDP,
+    spec: PolicySpec,
+    *,
+    f: SoftQ | None = None,
+    limits: FloatLimits = FLOAT_LIMITS,
+) -> None:
+    """Refuse, before any work, a float computation of ``spec`` (and ``f``) on
+    ``mdp`` past ``limits``; a one-line :class:`ExactLimitError` naming the
+    bound."""
+    passes = backward_passes(spec, f)
+    T = mdp.horizon
+    steps = passes * T
+    if steps > limits.max_steps:
+        raise ExactLimitError(
+            f"float engines: {spec.label()} needs {passes} backward passes x "
+            f"horizon {T} = {steps:.3g} steps, over max_steps = "
+            f"{limits.max_steps:.3g}; ask for a smaller k or i, or a shorter "
+            "horizon"
+        )
+    work = steps * (mdp.n_states * mdp.n_actions + mdp.n_successors)
+    if work > limits.max_work:
+        raise ExactLimitError(
+            f"float engines: {spec.label()} touches about {work:.3g} array "
+            f"elements, over max_work = {limits.max_work:.3g}"
+        )
+
+
+#: The certified engine computes element by element like the exact one, on
+#: balls of fixed precision: the exact limits' cells and steps, not its bits.
+_CERTIFIED_LIMITS = ExactLimits(max_bits=1 << 1000, max_bit_work=1 << 1000)
+
+
+def check_engine_limits(
+    mdp: MDP, spec: PolicySpec, backend: str, *, f: SoftQ | None = None
+) -> None:
+    """The limits of the engine ``backend`` (a backend name, options after
+    ':' allowed) for ``spec`` on ``mdp``: :func:`check_exact_limits` for
+    ``exact``, the exact cells and steps for ``certified``, and
+    :func:`check_float_limits` for every other engine."""
+    kind = backend.split(":", 1)[0]
+    if kind == "exact":
+        check_exact_limits(mdp, spec, f=f)
+    elif kind == "certified":
+        try:
+            check_exact_limits(mdp, spec, f=f, limits=_CERTIFIED_LIMITS)
+        except ExactLimitError as exc:
+            text = str(exc).replace("exact path:", "certified backend:", 1)
+            text = text.split("; use ")[0]
+            raise ExactLimitError(
+                f"{text}; a float backend (--backend numpy) may go further"
+            ) from None
+    else:
+        check_float_limits(mdp, spec, f=f)

@@ -40,6 +40,7 @@ from coherence._numbers import log_rational, parse_rational, to_float
 
 __all__ = [
     "MAX_CELLS",
+    "MAX_DENSE_ENTRIES",
     "MAX_HORIZON",
     "MDP",
     "ArrayInput",
@@ -59,6 +60,9 @@ ArrayInput = npt.ArrayLike | Sequence[Any]
 MAX_HORIZON = 1_000_000
 #: Largest horizon x states x actions (the size of every [t, s, a] table).
 MAX_CELLS = 100_000_000
+#: Most entries of the dense transition array S x A x S the float engines use
+#: (2^27 float64 entries: 1 GiB).
+MAX_DENSE_ENTRIES = 1 << 27
 
 _FLOAT_SUM_TOL = 1e-12
 _ZERO = Fraction(0)
@@ -743,7 +747,18 @@ class MDP:
 
     @cached_property
     def transition_array(self) -> FloatArray:
-        """P[s, a, s'] as float64 (dense: S x A x S)."""
+        """P[s, a, s'] as float64 (dense: S x A x S); more than
+        :data:`MAX_DENSE_ENTRIES` entries is a one-line ValueError before any
+        memory is taken."""
+        entries = self.n_states * self.n_actions * self.n_states
+        if entries > MAX_DENSE_ENTRIES:
+            raise ValueError(
+                f"dense transitions: states x actions x states = {self.n_states} x "
+                f"{self.n_actions} x {self.n_states} = {entries} entries "
+                f"({entries * 8 / 2**30:.3g} GiB) exceeds MAX_DENSE_ENTRIES = "
+                f"{MAX_DENSE_ENTRIES}; use a sparse backend (--backend exact or "
+                "certified)"
+            )
         P = np.zeros((self.n_states, self.n_actions, self.n_states))
         for s, rows in enumerate(self.transitions):
             for a, row in enumerate(rows):

@@ -20,6 +20,7 @@ numpy within the case's tolerance otherwise) on the instantiated case.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,12 @@ from coherence import backends
 from coherence.queries import Evaluator
 from coherence.reference import recurrences as rec
 from coherence.reference.case import Tolerance
+from coherence.reference.limits import (
+    ExactLimitError,
+    ExactLimits,
+    check_exact_limits,
+    estimated_bits_log2,
+)
 from coherence.reference.operators import PolicySpec, policy_for
 from coherence.reference.quantities import QUANTITIES
 from coherence.reference.recurrences import Argmax, Boltzmann, SoftQ
@@ -51,9 +58,12 @@ from coherence.theory.symbolic import (
 )
 
 __all__ = [
+    "DERIVE_LIMITS",
+    "MAX_DERIVE_DEGREE",
     "CheckReport",
     "ClosedForm",
     "check",
+    "check_derive_limits",
     "derive",
     "derive_case",
     "random_point",
@@ -337,11 +347,61 @@ def _integer_exponents(case: SymbolicCase, i: int) -> bool:
     return True
 
 
+#: Bounds of a derivation, checked before it starts (docs/case-format.md,
+#: "Limits"): the exact limits' cells and steps, far lower, since each step is
+#: an operation on rational functions rather than on rationals.
+DERIVE_LIMITS = ExactLimits(
+    max_cells=10_000, max_work=100_000, max_bits=1 << 1000, max_bit_work=1 << 1000
+)
+#: Largest estimated total degree of the rational functions a derivation
+#: creates: the input degree (:attr:`SymbolicCase.degree`) times the growth the
+#: exact limits estimate for bit sizes (T*(k+1) or (k+1)^T for G_k, T*(alpha+1)
+#: for an integer alpha, (T*n)^min(i,T) for B_i at 1/delta = n, ...); the
+#: shipped cases reach at most 3^6 = 729.
+MAX_DERIVE_DEGREE = 4096
+
+
+def check_derive_limits(case: SymbolicCase, qid: str) -> None:
+    """Refuse, before any work, a derivation of query ``qid`` past
+    :data:`DERIVE_LIMITS` or :data:`MAX_DERIVE_DEGREE`; a one-line ValueError
+    naming the query, the bound and the value, and the float backends that
+    answer the query at a point."""
+    case.query(qid)
+    at = case.case_at(case.interior_point())
+    query = next(q for q in at.queries if q.id == qid)
+    mdp = at.mdp
+    advice = "answer it at a point instead (conformance run --backend numpy)"
+    for spec in (query.policy, query.reference):
+        if spec is None:
+            continue
+        try:
+            check_exact_limits(mdp, spec, f=query.f, limits=DERIVE_LIMITS)
+        except ExactLimitError as exc:
+            text = str(exc).removeprefix("exact path: ").split("; use ")[0]
+            raise ValueError(f"derive: query {qid!r}: {text}; {advice}") from None
+        growth = estimated_bits_log2(mdp, spec, query.f) - math.log2(
+            max(mdp.input_bits, 1)
+        )
+        log_degree = math.log2(max(case.degree, 1)) + growth
+        if log_degree > math.log2(MAX_DERIVE_DEGREE):
+            extra = ""
+            if isinstance(query.f, Boltzmann) or isinstance(spec.f, Boltzmann):
+                extra = " (a Boltzmann delta of 1/n raises to the n-th power)"
+            raise ValueError(
+                f"derive: query {qid!r}: {spec.label()} on horizon {mdp.horizon} "
+                f"would create rational functions of total degree about "
+                f"2^{log_degree:.1f}{extra}, over MAX_DERIVE_DEGREE = "
+                f"{MAX_DERIVE_DEGREE}; {advice}"
+            )
+
+
 def derive_case(
     case: SymbolicCase, qid: str, *, ns: RangeSystem | None = None
 ) -> ClosedForm:
     """The closed form of query ``qid`` of a parsed symbolic case (see
-    :func:`derive`); ``ns`` shares zero decisions across queries."""
+    :func:`derive`); ``ns`` shares zero decisions across queries. The limits
+    of :func:`check_derive_limits` are checked first."""
+    check_derive_limits(case, qid)
     query = case.query(qid)
     i = case.query_ids.index(qid)
     where = f"query {qid!r}"

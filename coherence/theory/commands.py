@@ -21,9 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMATS", "SHOWABLE", "register", "render"]
+__all__ = ["FORMATS", "MAX_CHECK_POINTS", "SHOWABLE", "register", "render"]
 
 SHOWABLE = ("mountain-race",)
+#: Largest ``--check N``: each point runs the exact oracle once per query.
+MAX_CHECK_POINTS = 1000
 FORMATS = ("text", "latex", "json", "sympy")
 
 
@@ -184,10 +186,13 @@ def _write_or_print(text: str, out: str | None) -> None:
 
 
 def _handle_tables(args: argparse.Namespace) -> int:
-    from coherence._io import ensure_directory
-    from coherence.theory.regenerate import derive_all
+    from coherence._io import check_output_target, ensure_directory
+    from coherence.theory.regenerate import FAMILIES, derive_all
+    from coherence.theory.tables import table_path
 
     out = ensure_directory(args.out if args.out is not None else Path.cwd())
+    for family in args.family or FAMILIES:  # before any work
+        check_output_target(table_path(family, out))
     start = time.perf_counter()
     paths = derive_all(
         out,
@@ -223,18 +228,25 @@ def _handle(args: argparse.Namespace) -> int:
         return 0
     if args.case is None:
         raise ValueError("CASE: give a symbolic case file (or --list, --tables)")
-    if args.check is not None and args.check < 1:
+    if args.check is not None and not 1 <= args.check <= MAX_CHECK_POINTS:
         raise ValueError(
-            f"--check: expected a positive number of points, got {args.check}"
+            f"--check: expected a number of points from 1 to {MAX_CHECK_POINTS}, "
+            f"got {args.check}"
         )
+    if args.at is not None and not args.at.strip(" ,"):
+        raise ValueError("--at: expected NAME=VALUE,..., got an empty point")
+    if args.out is not None:
+        from coherence._io import check_output_target
+
+        check_output_target(args.out)  # before any work
     from coherence.theory.assumptions import RangeSystem
-    from coherence.theory.closed_form import check, derive_case
+    from coherence.theory.closed_form import check, check_derive_limits, derive_case
     from coherence.theory.symbolic import load_symbolic_case, parse_point
 
     case = load_symbolic_case(args.case)
     ids = args.query or case.query_ids
     for qid in ids:
-        case.query(qid)  # unknown ids fail before any work
+        check_derive_limits(case, qid)  # unknown ids and limits before any work
     at = parse_point(args.at, case.ranges) if args.at is not None else None
     ns = RangeSystem(case.by_symbol)
     forms = [derive_case(case, qid, ns=ns) for qid in ids]

@@ -70,6 +70,12 @@ _TOKEN = re.compile(
 MAX_EXPRESSION_CHARS = 2000
 MAX_NESTING = 50
 MAX_POWER = 64
+#: Largest total degree of one expression (an upper bound tracked while it is
+#: parsed: sums take the larger degree, products and quotients add, integer
+#: powers multiply), so ``((g^64)^64)^64`` is refused before it is expanded.
+MAX_DEGREE = 64
+#: Most declared symbols of one case.
+MAX_SYMBOLS = 16
 
 
 class _Parser:
@@ -93,9 +99,24 @@ class _Parser:
             pos = match.end()
         self.i = 0
         self.depth = 0
+        self.degrees: dict[Expr, int] = {}
+
+    def degree(self, value: Expr) -> int:
+        """The tracked upper bound of the total degree of ``value``."""
+        return self.degrees.get(value, 0)
+
+    def result(self, value: Expr, degree: int) -> Expr:
+        """Record ``value``'s degree bound; refuse one over MAX_DEGREE."""
+        if degree > MAX_DEGREE:
+            raise self.error(
+                f"total degree up to {degree} exceeds the limit of {MAX_DEGREE}"
+            )
+        self.degrees[value] = max(degree, self.degrees.get(value, 0))
+        return value
 
     def error(self, why: str) -> ValueError:
-        return ValueError(f"{self.where}: {self.text!r}: {why}")
+        shown = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return ValueError(f"{self.where}: {shown!r}: {why}")
 
     def peek(self) -> str | None:
         return self.tokens[self.i][1] if self.i < len(self.tokens) else None
@@ -120,7 +141,8 @@ class _Parser:
         while self.peek() in ("+", "-"):
             op = self.take()[1]
             right = self.product()
-            value = value + right if op == "+" else value - right
+            degree = max(self.degree(value), self.degree(right))
+            value = self.result(value + right if op == "+" else value - right, degree)
         return value
 
     def product(self) -> Expr:
@@ -128,26 +150,35 @@ class _Parser:
         while self.peek() in ("*", "/"):
             op = self.take()[1]
             right = self.unary()
+            degree = self.degree(value) + self.degree(right)
             if op == "*":
-                value = value * right
+                value = self.result(value * right, degree)
             else:
                 if right == 0:
                     raise self.error("division by zero")
-                value = value / right
+                value = self.result(value / right, degree)
         return value
 
     def unary(self) -> Expr:
-        if self.peek() in ("-", "+"):
-            op = self.take()[1]
-            value = self.unary()
-            return -value if op == "-" else value
-        return self.power()
+        negative = False
+        signs = 0
+        while self.peek() in ("-", "+"):  # a loop: any number of signs
+            negative ^= self.take()[1] == "-"
+            signs += 1
+            if signs > MAX_NESTING:
+                raise self.error(f"more than {MAX_NESTING} signs in a row")
+        value = self.power()
+        return self.result(-value, self.degree(value)) if negative else value
 
     def power(self) -> Expr:
         base = self.atom()
         if self.peek() in ("^", "**"):
             self.take()
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise self.error(f"more than {MAX_NESTING} nested powers")
             exponent = self.unary()
+            self.depth -= 1
             if not (exponent.is_Integer and abs(int(exponent)) <= MAX_POWER):
                 raise self.error(
                     f"a power must be an integer constant of size at most "
@@ -155,7 +186,12 @@ class _Parser:
                 )
             if base == 0 and exponent < 0:
                 raise self.error("division by zero")
-            return base ** int(exponent)
+            degree = self.degree(base) * abs(int(exponent))
+            if degree > MAX_DEGREE:  # refused before the power is expanded
+                raise self.error(
+                    f"total degree up to {degree} exceeds the limit of {MAX_DEGREE}"
+                )
+            return self.result(base ** int(exponent), degree)
         return base
 
     def atom(self) -> Expr:
@@ -170,7 +206,7 @@ class _Parser:
                     f"undeclared symbol {text!r} (declared: {known}; add it to "
                     '"symbols")'
                 )
-            return self.symbols[text]
+            return self.result(self.symbols[text], 1)
         if text == "(":
             self.depth += 1
             if self.depth > MAX_NESTING:
@@ -187,11 +223,18 @@ def parse_expression(value: object, symbols: Mapping[str, Expr], where: str) -> 
     """A case number (JSON number, rational string or expression string) as a
     sympy expression in the declared ``symbols``; a one-line ValueError naming
     ``where`` for an undeclared symbol or a malformed expression."""
+    return _parse_with_degree(value, symbols, where)[0]
+
+
+def _parse_with_degree(
+    value: object, symbols: Mapping[str, Expr], where: str
+) -> tuple[Expr, int]:
+    """:func:`parse_expression` and the tracked degree bound of the result."""
     if isinstance(value, bool):
         raise ValueError(f"{where}: expected a number or an expression, got {value!r}")
     if isinstance(value, (int, float)):
         q = parse_rational(value, where)
-        return sympy.Rational(q.numerator, q.denominator)
+        return sympy.Rational(q.numerator, q.denominator), 0
     if not isinstance(value, str):
         raise ValueError(f"{where}: expected a number or an expression, got {value!r}")
     if len(value) > MAX_EXPRESSION_CHARS:
@@ -199,7 +242,9 @@ def parse_expression(value: object, symbols: Mapping[str, Expr], where: str) -> 
             f"{where}: expression of {len(value)} characters exceeds "
             f"{MAX_EXPRESSION_CHARS}"
         )
-    return _Parser(value, symbols, where).parse()
+    parser = _Parser(value, symbols, where)
+    expr = parser.parse()
+    return expr, parser.degree(expr)
 
 
 def _text(x: Expr) -> str:
@@ -330,6 +375,8 @@ class SymbolicCase:
         symbols: symbol name -> its sympy symbol (assumptions from the range).
         values: JSON path (tuple) -> sympy expression, for every number slot of
             the MDP and of the queries' alpha / delta.
+        degree: the largest tracked total degree of an MDP number (at most
+            :data:`MAX_DEGREE`; 0 when every number is a constant).
     """
 
     name: str
@@ -337,6 +384,7 @@ class SymbolicCase:
     ranges: Mapping[str, Range]
     symbols: Mapping[str, Expr]
     values: Mapping[tuple[Any, ...], Expr]
+    degree: int = 1
 
     @property
     def by_symbol(self) -> dict[Expr, Range]:
@@ -466,6 +514,18 @@ class SymbolicCase:
         return out
 
 
+def _plain_symbol(name: str) -> bool:
+    """Whether sympy reads ``name`` back as the symbol ``name`` (not as a
+    constant such as ``E``, ``I``, ``pi``, ``oo``, a function such as ``N`` or
+    ``beta``, or a keyword such as ``lambda``), so the ``sympy`` and ``text``
+    formats carry it unambiguously."""
+    try:
+        parsed = sympy.parse_expr(name)
+    except (SyntaxError, TypeError, ValueError, AttributeError):
+        return False
+    return isinstance(parsed, sympy.Symbol) and parsed.name == name
+
+
 def symbolic_case_from_json(data: object, where: str = "case") -> SymbolicCase:
     """Validate and read a symbolic case object (module docstring).
 
@@ -479,6 +539,10 @@ def symbolic_case_from_json(data: object, where: str = "case") -> SymbolicCase:
     raw = data.get("symbols", {})
     if not isinstance(raw, Mapping):
         raise ValueError(f"symbols: expected an object, got {raw!r}")
+    if len(raw) > MAX_SYMBOLS:
+        raise ValueError(
+            f"symbols: {len(raw)} symbols exceed the limit of {MAX_SYMBOLS}"
+        )
     ranges: dict[str, Range] = {}
     symbols: dict[str, Expr] = {}
     for name, decl in raw.items():
@@ -486,6 +550,12 @@ def symbolic_case_from_json(data: object, where: str = "case") -> SymbolicCase:
             raise ValueError(
                 f"symbols: {name!r} is not a name (a letter or _, then letters, "
                 "digits or _, at most 40 characters)"
+            )
+        if not _plain_symbol(name):
+            raise ValueError(
+                f"symbols: {name!r} is a constant or function name in the sympy "
+                "output format (E, I, pi, oo, S, N, beta, ...); choose another "
+                "name"
             )
         if not isinstance(decl, Mapping) or "range" not in decl:
             raise ValueError(
@@ -499,8 +569,11 @@ def symbolic_case_from_json(data: object, where: str = "case") -> SymbolicCase:
         ranges[name] = parse_range(decl["range"], f"symbols.{name}.range")
         symbols[name] = sympy.Symbol(name, **ranges[name].assumptions())
     values: dict[tuple[Any, ...], Expr] = {}
+    degree = 0
     for path, value in (*_walk_values(data), *_walk_query_values(data)):
-        values[path] = parse_expression(value, symbols, _label(path, data))
+        values[path], d = _parse_with_degree(value, symbols, _label(path, data))
+        if path[0] != "queries":
+            degree = max(degree, d)
     by_symbol = {symbols[n]: r for n, r in ranges.items()}
     for row_path, row in _walk_rows(data):
         total = sympy.Integer(0)
@@ -526,6 +599,7 @@ def symbolic_case_from_json(data: object, where: str = "case") -> SymbolicCase:
         ranges=ranges,
         symbols=symbols,
         values=values,
+        degree=degree,
     )
     point = case.interior_point()
     try:

@@ -33,8 +33,6 @@ This module does not import sympy, so loading a table is cheap.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -87,30 +85,22 @@ def table_path(family: str, out_dir: Path | str | None = None) -> Path:
 def write_table(
     family: str, table: dict[str, Any], out_dir: Path | str | None = None
 ) -> Path:
-    """Write atomically: a temporary file in the target directory, flushed and
-    fsynced, then :func:`os.replace` onto the final name."""
+    """Write atomically (:func:`coherence._io.atomic_write_bytes`: a temporary
+    file in the target directory, fsynced, then renamed onto the final name; an
+    existing target that is not a regular file is refused)."""
+    from coherence._io import atomic_write_bytes
+
     path = table_path(family, out_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = dumps(table).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{family}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, dumps(table).encode("utf-8"))
     return path
 
 
 def load_table(family: str, out_dir: Path | str | None = None) -> dict[str, Any]:
     """Read a table and check its format tag."""
+    from coherence._io import read_json
+
     path = table_path(family, out_dir)
-    with path.open(encoding="utf-8") as fh:
-        table: dict[str, Any] = json.load(fh)
+    table: dict[str, Any] = read_json(path, "table")
     if table.get("format") != FORMAT:
         raise ValueError(
             f"table {path}: format {table.get('format')!r}, expected {FORMAT!r}"
