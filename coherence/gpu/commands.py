@@ -400,7 +400,8 @@ def _verdict(args: argparse.Namespace, runs: list[list[dict[str, Any]]]) -> int:
                 + (
                     f"{need} {args.unit} would do"
                     if need > 0
-                    else "the fit error alone exceeds the tolerance"
+                    else "no count would do: no cell was judged, or the fit "
+                    "error alone exceeds the tolerance"
                 )
                 + ")"
             )
@@ -956,7 +957,7 @@ def _anneal(args: argparse.Namespace) -> int:
     )
     from coherence.gpu.learning.profile import support_kappa
     from coherence.gpu.learning.retrain import log_policy
-    from coherence.gpu.learning.soft_q import stage_test, tests_per_stage
+    from coherence.gpu.learning.soft_q import stage_test, interval_count
     from coherence.queries import Evaluator
     from coherence.reference.case import load_case
     from coherence.reference.operators import PolicySpec
@@ -972,7 +973,7 @@ def _anneal(args: argparse.Namespace) -> int:
     warm = 0 if args.warm is None else args.warm
     f1 = Boltzmann(Fraction(1))
     args.unit = "samples per (t, s, a)"
-    n_tests = len(args.schedule) * tests_per_stage(env)
+    n_tests = len(args.schedule) * interval_count(env)
     delta = args.level / n_tests
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:

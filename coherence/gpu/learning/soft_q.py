@@ -87,7 +87,7 @@ __all__ = [
     "anneal",
     "maxent_q_learning",
     "stage_test",
-    "tests_per_stage",
+    "interval_count",
     "z_learning",
 ]
 
@@ -579,7 +579,7 @@ def anneal(
         yield prev
 
 
-def tests_per_stage(env: Environment) -> int:
+def interval_count(env: Environment) -> int:
     """Intervals one stage's verdict relies on: a success rate and a successor
     mean per (t, s, a), and a terminal rate per state (for Bonferroni)."""
     T, S, A = env.shape

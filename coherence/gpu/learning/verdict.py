@@ -159,11 +159,12 @@ class CellVerdict:
     @property
     def outcome(self) -> str:
         """``"FAIL"``, ``"insufficient data"`` or ``"pass"`` (module docstring);
-        a fit error above the learner's criterion is a FAIL."""
+        a fit error above the learner's criterion is a FAIL; a row with no
+        visited cell is insufficient data."""
         if self.n_rejected or not self.fit_ok:
             return "FAIL"
-        if self.n_insufficient:
-            return "insufficient data"
+        if self.n_insufficient or self.n_cells == 0:
+            return "insufficient data"  # a row that judged no cell never passes
         return "pass"
 
     @property
