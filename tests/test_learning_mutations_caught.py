@@ -26,7 +26,7 @@ from coherence.gpu.learning import (
     mc_retrain,
     reference_condition,
 )
-from coherence.gpu.learning.soft_q import stage_test, interval_count
+from coherence.gpu.learning.soft_q import interval_count, stage_test
 from coherence.gpu.learning.verdict import DEFAULT_LEVEL, frequency_test
 from coherence.reference.case import load_case
 from coherence.reference.numpy_engine import NumpyEngine

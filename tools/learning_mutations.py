@@ -29,23 +29,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mutations import ROOT, apply, copy_repository  # noqa: E402
-from mutations import _env as mutation_env  # noqa: E402
+from mutations import ROOT, Mutation, apply, copy_repository
+from mutations import _env as mutation_env
 
 GPU = "coherence/gpu/learning"
 CASES = "coherence/cases/public"
 
 
 @dataclass(frozen=True)
-class LearningMutation:
+class LearningMutation(Mutation):
     """One planted learning bug: replace ``old`` (exactly once) by ``new`` in
     ``path``; ``command``: the ``coherence`` arguments (with ``--check``) that
     must exit 1; ``test``: the pytest node id that must fail."""
 
-    name: str
-    path: str
-    old: str
-    new: str
     command: tuple[str, ...]
     test: str
 

@@ -957,7 +957,7 @@ def _anneal(args: argparse.Namespace) -> int:
     )
     from coherence.gpu.learning.profile import support_kappa
     from coherence.gpu.learning.retrain import log_policy
-    from coherence.gpu.learning.soft_q import stage_test, interval_count
+    from coherence.gpu.learning.soft_q import interval_count, stage_test
     from coherence.queries import Evaluator
     from coherence.reference.case import load_case
     from coherence.reference.operators import PolicySpec

@@ -85,9 +85,9 @@ __all__ = [
     "SoftQResult",
     "StageTest",
     "anneal",
+    "interval_count",
     "maxent_q_learning",
     "stage_test",
-    "interval_count",
     "z_learning",
 ]
 
