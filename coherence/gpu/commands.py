@@ -203,6 +203,14 @@ def register(subparsers: Any) -> None:
         help="model training data: newest round or all rounds",
     )
     p.add_argument(
+        "--min-share",
+        type=_fraction_arg,
+        default=0.01,
+        help="visited cells with less than this share of their step's successful "
+        "visits are judged but exempt from the precision requirement (counted in "
+        "the 'exempt' column; default 0.01)",
+    )
+    p.add_argument(
         "--fit-steps",
         type=_positive_int,
         default=None,
@@ -462,6 +470,7 @@ def _retrain(args: argparse.Namespace) -> int:
         ("excess", 8),
         ("half", 7),
         ("wide", 4),
+        ("exempt", 6),
         ("fit", 7),
         ("|pi-G_k|", 8),
         ("kappa_1", 8),
@@ -481,6 +490,7 @@ def _retrain(args: argparse.Namespace) -> int:
             _fmt(r["worst_excess"]),
             _fmt(r["max_halfwidth"], 7),
             f"{r['insufficient']:>4}",
+            f"{r['exempt']:>6}",
             _fmt(r["fit_error"], 7),
             _fmt(r["max_abs_dev_G_k"]),
             _fmt(r["kappa_1"]),
@@ -504,7 +514,9 @@ def _retrain(args: argparse.Namespace) -> int:
         f"{device}\nverdict: family-wise level {args.level:g} (Bonferroni over "
         f"{n_tests} cells x rounds, {delta:.3g} each); every visited cell's "
         f"Chernoff interval must contain {target}; fit criterion <= {fit_tol:g}; "
-        f"a cell wider than +-{args.tolerance:g} is insufficient data\n"
+        f"a cell wider than +-{args.tolerance:g} is insufficient data unless it has "
+        f"< {args.min_share:g} of its step's successful visits (exempt: judged, no "
+        "precision claimed)\n"
         "columns: visited cells, cells rejecting, largest distance target-interval, "
         "widest half-width (fit included), cells too wide, fit error, max |pi_k - "
         "G_k| over visited cells (carried error included; reported)"
@@ -694,6 +706,7 @@ def _retrain_rounds(
                 fit_error=fit,
                 fit_tolerance=fit_tol,
                 support=support,
+                min_share=args.min_share,
             )
         seconds = time.perf_counter() - start
         log_pi = log_policy(pol)
@@ -710,6 +723,7 @@ def _retrain_rounds(
             "worst_excess": verdict.worst_excess,
             "max_halfwidth": verdict.max_halfwidth,
             "insufficient": verdict.n_insufficient,
+            "exempt": verdict.n_exempt,
             "samples_needed": verdict.samples_needed,
             "delta": delta,
             "level": args.level,
@@ -775,6 +789,7 @@ def _prefix_verdict(
                 samples=args.episodes,
                 fit_error=fit,
                 fit_tolerance=fit_tol,
+                min_share=args.min_share,
             )
         )
     if not parts:
@@ -790,6 +805,7 @@ def _prefix_verdict(
         delta=delta,
         fit_error=fit,
         fit_tolerance=fit_tol,
+        n_exempt=sum(v.n_exempt for v in parts),
     )
 
 

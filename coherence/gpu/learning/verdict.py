@@ -15,6 +15,9 @@ Intervals (no normal approximation anywhere; valid for every sample size):
 * a frequency x / n of n i.i.d. Bernoulli(g) draws: the Chernoff (KL) interval
   {g : n KL(x/n || g) <= log(2 / delta)}, whose two one-sided tails each have
   probability <= delta / 2 (P(X/n >= q) <= exp(-n KL(q || g)) for q >= g);
+* (both as above; every visited cell is judged, and the precision demand
+  below skips, explicitly and counted, the cells with less than ``min_share``
+  of their step's visits, whose policy matters that little to the row)
 * a mean of n i.i.d. values in [lo, hi]: the empirical Bernstein bound of Maurer
   and Pontil (2009, Theorem 4), |mean - mu| <= sqrt(2 V log(4 / delta) / n) +
   7 (hi - lo) log(4 / delta) / (3 (n - 1)) with V the sample variance, with
@@ -137,8 +140,10 @@ class CellVerdict:
     cells wider than +-``tolerance``, ``samples_needed`` the samples of this
     round that would bring the widest within the tolerance (its current samples
     times (half-width / tolerance)^2; 0 when none is too wide), ``delta`` the
-    level of each test and ``fit_error`` the fit error folded into the interval
-    (0 for a learner that IS its frequencies)."""
+    level of each test, ``fit_error`` the fit error folded into the interval
+    (0 for a learner that IS its frequencies) and ``n_exempt`` the visited
+    cells judged but exempt from the precision requirement (fewer than
+    ``min_share`` of their step's visits)."""
 
     n_cells: int
     n_rejected: int
@@ -150,6 +155,7 @@ class CellVerdict:
     delta: float
     fit_error: float = 0.0
     fit_tolerance: float = math.inf
+    n_exempt: int = 0
 
     @property
     def fit_ok(self) -> bool:
@@ -184,12 +190,16 @@ def frequency_test(
     fit_error: float = 0.0,
     fit_tolerance: float = math.inf,
     support: npt.NDArray[np.bool_] | None = None,
+    min_share: float = 0.0,
 ) -> CellVerdict:
     """Judge the frequencies ``freq`` (T, S, A) of ``visits`` (T, S) draws per
     (t, s) against ``target`` (T, S, A): at every visited (t, s) and every
     action (of ``support``, default all) the Chernoff interval at ``delta``,
     widened by ``fit_error`` on each side, must contain the target. ``samples``:
-    the episodes of the round (for ``samples_needed``)."""
+    the episodes of the round (for ``samples_needed``). Every visited cell is
+    judged; a cell with fewer than ``min_share`` of the visits of its row
+    ``visits[t]`` (its step) is exempt from the precision requirement (counted
+    in ``n_exempt``)."""
     f = np.asarray(freq, dtype=np.float64)
     g = np.asarray(target, dtype=np.float64)
     n = np.asarray(visits, dtype=np.float64)
@@ -206,7 +216,10 @@ def frequency_test(
     # the learned policy lies within fit_error of the frequencies: its interval
     half = np.where(seen, 0.5 * (hi - lo) + fit_error, 0.0)
     rejected = excess > 1e-12
-    wide = seen & (half > tolerance)
+    share = n / np.maximum(n.sum(axis=-1, keepdims=True), 1.0)
+    exempt = (n > 0) & (share < min_share)
+    wide = seen & (half > tolerance) & ~exempt[..., None]
+    half = np.where(exempt[..., None], 0.0, half)
     cells = int((n > 0).sum())
     max_half = float(half.max()) if half.size else 0.0
     needed = 0
@@ -227,4 +240,5 @@ def frequency_test(
         delta=delta,
         fit_error=fit_error,
         fit_tolerance=fit_tolerance,
+        n_exempt=int(exempt.sum()),
     )
