@@ -146,7 +146,7 @@ def _worker_run(
     root: Path, learner: str, case: str, seeds: int
 ) -> dict[str, list[bool]]:
     env = dict(os.environ, PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1")
-    script = root / "benchmarks" / "learning_calibration.py"
+    script = Path(__file__).resolve()  # the copy holds the package only
     proc = subprocess.run(
         [sys.executable, str(script), "--worker", learner, case, str(seeds)],
         cwd=root,

@@ -12,7 +12,8 @@ where the entry says the difference vanishes) -- instantiates the group's MDP
 at the point, and compares with the torch engine, float32 and float64, on cpu
 and on cuda when present. The default run draws a few points from a rotating
 sample of groups; the full pass (``COHERENCE_FULL_PROPERTIES=1``, the
-``properties`` marker) draws from all 34 groups. Tolerance (dtype-scaled, absolute, on probabilities):
+``properties`` marker) draws from all 34 groups. Tolerance (dtype-scaled,
+absolute on probabilities, relative beyond 1 for the kappa and J entries):
 TOL[dtype] = 1e-9 (float64) and 1e-4 (float32) -- a few hundred ulps of a
 horizon <= 3 backward pass; the engines' stated float tolerances
 (coherence.reference.tolerances) are of this order. A planted error in one

@@ -23,6 +23,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from coherence import backends
 from coherence.queries import Evaluator
 from coherence.reference.model import MDP, FloatArray
 from coherence.reference.numpy_engine import NumpyEngine
@@ -117,7 +118,7 @@ def incoherence_profile(
     gk = np.exp(np.asarray(g_k, dtype=np.float64))
     from coherence.gpu.learning.outcome_model import success_visit_probability
 
-    reference = NumpyEngine(mdp)
+    reference: NumpyEngine = backends.create("numpy", mdp)
     c = success_visit_probability(reference, probs)
     per_cell = np.abs(probs - gk).max(axis=-1)
     visited = c > 0
