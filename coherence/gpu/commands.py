@@ -1034,6 +1034,7 @@ def _anneal(args: argparse.Namespace) -> int:
                         "max_abs_dev_target": float(np.abs(got - target).max()),
                         "max_abs_dev_T_alpha": float(np.abs(got - t_alpha).max()),
                         "max_abs_dev_maxent": float(np.abs(got - maxent).max()),
+                        "propagated_bound": float(res.policy_bound.max()),
                         "kappa_1": float(engine.kappa(log_pi, f1)),
                         "kappa_1_support": support_kappa(engine, log_pi, f1),
                         "J_prob": float(engine.j_prob(log_pi)),
