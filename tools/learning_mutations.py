@@ -227,7 +227,18 @@ def _run_command(root: Path, args: tuple[str, ...]) -> tuple[int, str]:
 
 def _run_test(root: Path, node: str) -> int:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", node],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "slow or not slow",  # the transformer scenario is marked slow
+            node,
+        ],
         cwd=root,
         env=mutation_env(root),
         capture_output=True,
@@ -235,6 +246,10 @@ def _run_test(root: Path, node: str) -> int:
         timeout=900,
         check=False,
     )
+    if proc.returncode not in (0, 1):  # 5: nothing collected, 2-4: pytest errors
+        raise RuntimeError(
+            f"pytest {node}: exit {proc.returncode}\n{proc.stdout[-400:]}"
+        )
     return proc.returncode
 
 
@@ -256,7 +271,7 @@ def judge(root: Path, mutation: LearningMutation | None, index: int) -> Outcome:
         name=target.name if mutation is not None else f"(unmutated) {target.name}",
         command_caught=rc == 1 and "FAIL" in line,
         verdict_line=line,
-        test_caught=test_rc != 0,
+        test_caught=test_rc == 1,
         seconds=time.perf_counter() - start,
     )
 
