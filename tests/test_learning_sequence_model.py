@@ -139,3 +139,19 @@ def test_bad_arguments() -> None:
         SequenceLearner(env, model, fit_steps=0, generator=gen)
     with pytest.raises(ValueError, match="n_episodes"):
         SequenceLearner(env, model, generator=gen).step(0)
+
+
+@pytest.mark.slow
+def test_transformer_passes_a_stochastic_depth_two_case_on_four_seeds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # suite-20260-0001: T = 2, stochastic transitions, a dead action; the
+    # command's own verdict (exact prefix test at level 1e-3, fit criterion
+    # 0.01, tolerance 0.05) must pass every round of seeds 0-3
+    from coherence.cli import main
+
+    case = CASES.parent / "generated" / "suite-20260-0001.json"
+    args = ["retrain", str(case), "--learner", "transformer", "--rounds", "2"]
+    args += ["--episodes", "100000", "--repeats", "4", "--device", "cpu"]
+    assert main([*args, "--check"]) == 0
+    assert "verdict: PASS (8/8" in capsys.readouterr().out

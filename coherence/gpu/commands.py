@@ -1,24 +1,27 @@
 """``coherence retrain``, ``coherence anneal`` and ``coherence profile``: the
 learning algorithms of SPEC §5 on a case file, reported against the oracle.
 
-``retrain`` prints one table row per round (stdout; a tqdm bar on stderr): the
-largest |pi_k - G_k| over the well-visited (t, s) (at least max(--min-visits,
---visit-fraction * N) successful visits), the visited cells below that threshold
-and their largest distance, the ratio of the largest deviation from G(previous
-estimate) to its binomial bound (--sigmas standard deviations plus the learner's
-fit tolerance; the transformer acts on histories, so it has no Markov previous
-estimate and reports "-"), kappa_1 and J_prob of the learned policy and of exact
-G_k (float64 engine), the history dependence (transformer), the seconds, and a
-verdict. ``--check`` exits 1 when a round fails; ``--repeats R`` runs seeds
+Every row's verdict is a hypothesis test with a stated family-wise error rate
+(``--level``, default 1e-3, Bonferroni over every cell of every row;
+:mod:`coherence.gpu.learning.verdict`): ``retrain`` judges every visited cell
+of round k by the Chernoff interval of its successful-action frequencies
+against G of the PREVIOUS ESTIMATED policy (the transformer: every visited
+successful prefix against the exact P(a_t | history, success) of its previous
+acting policy), and a model learner must also meet its fit criterion;
+``anneal`` judges every (t, s, a) of a stage against the exact backup of the
+stage's own learned next-step values. A row is FAIL when a target lies outside
+its interval, ``insufficient data`` (not a pass; with the samples that would
+do) when an interval is wider than +-``--tolerance``, else pass. The distance
+to the exact G_k / T_alpha, which includes the error carried from earlier
+rounds or steps, is reported beside it, with kappa_1 raw and support-aware
+(docs/learning.md) and J_prob of the learned policy and of the exact one.
+``--check`` exits 1 unless every row passes; ``--repeats R`` runs seeds
 seed..seed+R-1 and reports the median with the [min, max] range over seeds;
 ``--plot FILE`` draws the learning curves; ``--save-policy FILE`` writes the
 last round's policy as a results file with a case beside it that
 ``coherence conformance check`` judges. ``--json`` prints one JSON object per
-round instead of the table (infinities as "inf", CASE_FORMAT Numbers).
-
-``anneal`` does the same per stage of the schedule (warm starts, every O_t
-sampled; bound: the propagated ``policy_bound``). ``profile`` reads a saved
-policy and prints its incoherence profile.
+row instead of the table (infinities as "inf", CASE_FORMAT Numbers).
+``profile`` reads a saved policy and prints its incoherence profile.
 
 torch is imported inside the handlers, so ``coherence --help`` stays fast.
 """
@@ -84,6 +87,16 @@ def _fraction_arg(text: str) -> float:
         value = math.nan
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _level_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
     return value
 
 
@@ -189,10 +202,26 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="exit 1 when a row fails its bound",
     )
     p.add_argument(
+        "--level",
+        type=_level_arg,
+        default=1e-3,
+        help="family-wise error rate of the verdict: the probability that a "
+        "correct learner fails any cell of any row, split by Bonferroni over "
+        "every cell of every row (default 1e-3)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=_positive_float,
+        default=0.05,
+        help="largest half-width of a cell's interval for a row to pass; wider: "
+        "'insufficient data' with the samples needed (default 0.05)",
+    )
+    p.add_argument(
         "--sigmas",
         type=_positive_float,
         default=5.0,
-        help="standard deviations of every statistical bound (default 5)",
+        help="standard deviations of the reported one-sigma-style bound columns "
+        "(not the verdict; default 5)",
     )
     p.add_argument(
         "--repeats",
@@ -246,25 +275,20 @@ def register(subparsers: Any) -> None:
         help="model training data: newest round or all rounds",
     )
     p.add_argument(
-        "--min-visits",
-        type=_positive_int,
-        default=100,
-        help="least successful visits of a well-visited (t, s) (default 100)",
-    )
-    p.add_argument(
-        "--visit-fraction",
+        "--min-share",
         type=_fraction_arg,
-        default=0.1,
-        help="a (t, s) is well visited with at least this fraction of N "
-        "successful visits (and --min-visits; default 0.1)",
+        default=0.01,
+        help="visited cells with less than this share of their step's successful "
+        "visits are judged but exempt from the precision requirement (counted in "
+        "the 'exempt' column; default 0.01)",
     )
     p.add_argument(
-        "--tolerance",
-        type=_positive_float,
+        "--fit-steps",
+        type=_positive_int,
         default=None,
-        help="largest |pi_k - G_k| at a well-visited (t, s) (default 2 / "
-        "sqrt(threshold): 4 worst-case binomial sd at the threshold, 0.02 at "
-        "N = 10^5)",
+        help="most optimiser steps per round of a model learner (default: "
+        "tabular/mlp 300; transformer 2000, stopping early once its fit "
+        "criterion holds)",
     )
     p.add_argument(
         "--save-policy",
@@ -304,8 +328,10 @@ def register(subparsers: Any) -> None:
         "--warm",
         type=_non_negative_int,
         default=None,
-        help="pseudo-count of the previous stage's values (default samples/16; "
-        "0: independent solves)",
+        help="pseudo-count of the previous stage's values: a FIXED number of "
+        "samples, whose influence n0 / (n0 + samples) vanishes as samples grow "
+        "(default 0: the previous stage is only the initial iterate, forgotten "
+        "at the first sample)",
     )
     q.set_defaults(handler=_anneal, needs=_torch_needs)
 
@@ -425,22 +451,46 @@ def _report(
 
 
 def _verdict(args: argparse.Namespace, runs: list[list[dict[str, Any]]]) -> int:
+    """Print the run's verdict; exit 1 with ``--check`` unless every row passes
+    (a row that is ``insufficient data`` does not pass)."""
     failed = [
         (args.seed + i, r["row_label"])
         for i, run in enumerate(runs)
         for r in run
-        if not r["passed"]
+        if r["outcome"] == "FAIL"
+    ]
+    short = [
+        (args.seed + i, r["row_label"], r["samples_needed"])
+        for i, run in enumerate(runs)
+        for r in run
+        if r["outcome"] == "insufficient data"
     ]
     n = sum(len(run) for run in runs)
     if not args.json:
+        scope = f"family-wise level {args.level:g}, tolerance {args.tolerance:g}"
         if failed:
             where = ", ".join(f"seed {s} {label}" for s, label in failed[:5])
             print(
-                f"verdict: FAIL ({len(failed)}/{n} rows outside their bounds: {where})"
+                f"verdict: FAIL ({len(failed)}/{n} rows reject their targets at "
+                f"{scope}: {where})"
+            )
+        elif short:
+            need = max(x for _, _, x in short)
+            where = ", ".join(f"seed {s} {label}" for s, label, _ in short[:5])
+            print(
+                f"verdict: insufficient data ({len(short)}/{n} rows have an interval "
+                f"wider than +-{args.tolerance:g}: {where}; about "
+                + (
+                    f"{need} {args.unit} would do"
+                    if need > 0
+                    else "no count would do: no cell was judged, or the fit "
+                    "error alone exceeds the tolerance"
+                )
+                + ")"
             )
         else:
-            print(f"verdict: PASS ({n}/{n} rows within their bounds)")
-    return 1 if (args.check and failed) else 0
+            print(f"verdict: PASS ({n}/{n} rows within their intervals at {scope})")
+    return 1 if (args.check and (failed or short)) else 0
 
 
 # ------------------------------------------------------------------ retrain
@@ -453,70 +503,101 @@ def _retrain(args: argparse.Namespace) -> int:
         _save_name(save)  # a bad name is an error before any work
         _check_output(str(save.parent / f"{save.stem}.case.json"), "--save-policy")
     mdp = load_case(args.case).mdp
+    if args.learner == "transformer":
+        T, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
+        from coherence.gpu.learning.sequence_model import PREFIX_LIMIT
+
+        if (S * A) ** T * S > PREFIX_LIMIT:
+            raise ValueError(
+                f"case: {mdp.name!r} has {(S * A) ** T * S} complete histories; the "
+                f"transformer's exact prefix check handles at most {PREFIX_LIMIT}"
+            )
+        if args.mode == "aggregate":
+            raise ValueError(
+                "--mode: 'aggregate' has no exact prefix check for the "
+                "transformer; use --mode replace"
+            )
 
     import torch
 
     from coherence.gpu.learning import Environment, default_device
-    from coherence.gpu.learning.retrain import well_visited_threshold
     from coherence.queries import Evaluator
 
     device = _torch_device(args.device) if args.device else default_device()
     torch.set_num_threads(args.threads)
     env = Environment.from_mdp(mdp, device)
     evaluator = Evaluator(mdp, "numpy")
-    threshold = well_visited_threshold(
-        args.episodes, min_visits=args.min_visits, fraction=args.visit_fraction
-    )
     fit_tol = FIT_TOLERANCE[args.learner]
-    if args.tolerance is None:
-        args.tolerance = 2.0 / math.sqrt(threshold)
+    args.unit = "episodes per round"
+    n_tests = args.rounds * _cells_per_round(env, args.learner)
+    delta = args.level / n_tests
     last_policy: dict[int, Any] = {}
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         for i, seed in enumerate(_seeds(args)):
             for rec, policy, well in _retrain_rounds(
-                args, env, evaluator, seed, threshold, fit_tol
+                args, env, evaluator, seed, delta, fit_tol
             ):
                 last_policy[i] = (policy, well, rec)
                 yield i, rec
 
     header = [
         ("round", 5),
+        ("cells", 5),
+        ("reject", 6),
+        ("excess", 8),
+        ("half", 7),
+        ("wide", 4),
+        ("exempt", 6),
+        ("fit", 7),
         ("|pi-G_k|", 8),
-        ("excl(max)", 13),
-        ("ratio", 7),
         ("kappa_1", 8),
+        ("k1(supp)", 8),
         ("k1(G_k)", 8),
         ("J_prob", 8),
         ("J(G_k)", 8),
-        ("hist", 7),
         ("s", 6),
-        ("ok", 4),
+        ("verdict", 7),
     ]
 
     def cells(r: dict[str, Any]) -> list[str]:
-        excl = f"{r['excluded']} ({_fmt(r['excluded_distance'], 1).strip()})"
         return [
             f"{r['round']:>5}",
+            f"{r['cells']:>5}",
+            f"{r['rejected']:>6}",
+            _fmt(r["worst_excess"]),
+            _fmt(r["max_halfwidth"], 7),
+            f"{r['insufficient']:>4}",
+            f"{r['exempt']:>6}",
+            _fmt(r["fit_error"], 7),
             _fmt(r["max_abs_dev_G_k"]),
-            f"{excl:>13}",
-            _fmt(r["max_sigma_ratio_G_prev"], 7),
             _fmt(r["kappa_1"]),
+            _fmt(r["kappa_1_support"]),
             _fmt(r["kappa_1_G_k"]),
             _fmt(r["J_prob"]),
             _fmt(r["J_prob_G_k"]),
-            _fmt(r["history_dependence"], 7),
             f"{r['seconds']:>6.1f}",
-            f"{'pass' if r['passed'] else 'FAIL':>4}",
+            "pass" if r["outcome"] == "pass" else r["outcome"],
         ]
 
+    target = (
+        "P(a_t | history, success) of the previous round's acting policy at every "
+        "successful prefix"
+        if args.learner == "transformer"
+        else "G(pi_(k-1)) (G of the previous ESTIMATED policy)"
+    )
     title = (
         f"retrain {mdp.name}: learner {args.learner} ({args.mode}), "
         f"N = {args.episodes} episodes/round, {args.rounds} rounds, device "
-        f"{device}\nwell visited: >= {threshold} successful visits; bounds: "
-        f"|pi_k - G_k| <= {args.tolerance:g} and |pi_k - G(pi_(k-1))| <= "
-        f"{args.sigmas:g} binomial sd + {fit_tol:g} (fit) at every well-visited "
-        f"(t, s); ratio = largest deviation / bound"
+        f"{device}\nverdict: family-wise level {args.level:g} (Bonferroni over "
+        f"{n_tests} cells x rounds, {delta:.3g} each); every visited cell's "
+        f"Chernoff interval must contain {target}; fit criterion <= {fit_tol:g}; "
+        f"a cell wider than +-{args.tolerance:g} is insufficient data unless it has "
+        f"< {args.min_share:g} of its step's successful visits (exempt: judged, no "
+        "precision claimed)\n"
+        "columns: visited cells, cells rejecting, largest distance target-interval, "
+        "widest half-width (fit included), cells too wide, fit error, max |pi_k - "
+        "G_k| over visited cells (carried error included; reported)"
     )
     runs = _report(
         args,
@@ -524,7 +605,7 @@ def _retrain(args: argparse.Namespace) -> int:
         header,
         rows(),
         cells,
-        ("max_abs_dev_G_k", "kappa_1", "J_prob", "history_dependence", "seconds"),
+        ("max_abs_dev_G_k", "max_halfwidth", "kappa_1", "J_prob", "seconds"),
         args.rounds * args.repeats,
     )
     if not args.json:
@@ -543,6 +624,15 @@ def _retrain(args: argparse.Namespace) -> int:
                 f"coherence conformance check {case_file} --results {save.parent}"
             )
     return _verdict(args, runs)
+
+
+def _cells_per_round(env: Any, learner: str) -> int:
+    """Tests of one round, counted before the data: every (t, s, a), or for
+    the transformer every (prefix, a)."""
+    T, S, A = env.shape
+    if learner != "transformer":
+        return int(T * S * A)
+    return sum(S ** (t + 1) * A**t * A for t in range(T))
 
 
 def kappa_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -585,10 +675,11 @@ def _retrain_rounds(
     env: Any,
     evaluator: Any,
     seed: int,
-    threshold: int,
+    delta: float,
     fit_tol: float,
 ) -> Iterator[tuple[dict[str, Any], Any, Any]]:
-    """(record, learned policy, well-visited mask (T, S)) per round of one seed."""
+    """(record, learned policy, claimed-precision mask (T, S)) per round of one
+    seed (module docstring; coherence.gpu.learning.verdict)."""
     import numpy as np
 
     from coherence.gpu.learning import (
@@ -600,11 +691,13 @@ def _retrain_rounds(
         mc_retrain_round,
         reference_condition,
     )
-    from coherence.gpu.learning.retrain import check_round
+    from coherence.gpu.learning.profile import support_kappa
     from coherence.gpu.learning.sequence_model import (
         CausalTransformer,
         SequenceLearner,
+        prefix_targets,
     )
+    from coherence.gpu.learning.verdict import frequency_test, kl_interval
     from coherence.reference.numpy_engine import explain_kappa
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Boltzmann
@@ -613,8 +706,10 @@ def _retrain_rounds(
     names = (evaluator.mdp.states, evaluator.mdp.actions)
     gen = make_generator(seed, env.device)
     T, S, A = env.shape
+    support = (env.prior_policy() > 0).cpu().numpy()
     model_learner: OutcomeConditionedLearner | None = None
     seq_learner: SequenceLearner | None = None
+    steps = args.fit_steps
     if args.learner in ("tabular", "mlp"):
         model: TabularOutcomeModel | MLPOutcomeModel
         if args.learner == "tabular":
@@ -622,7 +717,7 @@ def _retrain_rounds(
         else:
             model = MLPOutcomeModel(T, S, A, generator=gen, device=env.device)
         model_learner = OutcomeConditionedLearner(
-            env, model, mode=args.mode, generator=gen
+            env, model, mode=args.mode, generator=gen, fit_steps=steps or 300
         )
     elif args.learner == "transformer":
         seq_learner = SequenceLearner(
@@ -630,69 +725,166 @@ def _retrain_rounds(
         )
     pol = env.prior_policy()
     f1 = Boltzmann(Fraction(1))
+    pooled_num = np.zeros((T, S, A))
+    pooled_den = np.zeros((T, S))
     for k in range(1, args.rounds + 1):
         start = time.perf_counter()
         prev = pol
         hist: float | None = None
-        fit: float | None = None
+        fit = 0.0
         if seq_learner is not None:
+            beta = seq_learner.behaviour()
+            max_chunks = max(1, (steps or 2000) // seq_learner.fit_steps)
             srnd = seq_learner.step(
-                args.episodes, threshold=threshold, history_threshold=args.min_visits
+                args.episodes,
+                threshold=args.episodes + 1,
+                history_threshold=100,
+                fit_tolerance=fit_tol,
+                max_chunks=max_chunks,
+                delta=delta,
             )
             pol, visits, n_success = srnd.policy, srnd.visits, srnd.n_success
-            hist, fit = srnd.history_dependence, srnd.fit_error
-        elif model_learner is not None:
-            mrnd = model_learner.step(args.episodes)
-            pol, visits, n_success = mrnd.policy, mrnd.visits, mrnd.n_success
-        else:
-            rnd = mc_retrain_round(
-                env, pol, args.episodes, generator=gen, round_index=k
+            hist, fit = srnd.history_dependence, srnd.fit_gap
+            verdict = _prefix_verdict(
+                env, seq_learner, prefix_targets(env, beta), delta, fit, fit_tol, args
             )
-            pol, visits, n_success = rnd.policy, rnd.visits, rnd.n_success
+        else:
+            if model_learner is not None:
+                mrnd = model_learner.step(args.episodes)
+                pol, visits, n_success = mrnd.policy, mrnd.visits, mrnd.n_success
+                counts = mrnd.counts[:, :, 1, :].cpu().numpy()
+            else:
+                rnd = mc_retrain_round(
+                    env, pol, args.episodes, generator=gen, round_index=k
+                )
+                pol, visits, n_success = rnd.policy, rnd.visits, rnd.n_success
+                counts = rnd.counts.cpu().numpy()
+            n = visits.cpu().numpy()
+            freq = counts / np.maximum(n, 1.0)[..., None]
+            target = reference_condition(engine, prev)
+            if args.mode == "aggregate" and model_learner is not None:
+                # pooled rounds: the counts are sums of binomials, Hoeffding's
+                # theorem gives the binomial tails at the visit-weighted target
+                n_new = n - pooled_den
+                pooled_num += n_new[..., None] * target
+                pooled_den = n.copy()
+                target = np.where(
+                    n[..., None] > 0, pooled_num / np.maximum(n, 1.0)[..., None], target
+                )
+            learned = pol.detach().cpu().numpy()
+            seen = (n > 0)[..., None] & support
+            fit = float(np.abs(learned - freq)[seen].max()) if seen.any() else 0.0
+            verdict = frequency_test(
+                freq,
+                target,
+                n,
+                delta=delta,
+                tolerance=args.tolerance,
+                samples=args.episodes,
+                fit_error=fit,
+                fit_tolerance=fit_tol,
+                support=support,
+                min_share=args.min_share,
+            )
         seconds = time.perf_counter() - start
         log_pi = log_policy(pol)
         log_gk = evaluator.policy(PolicySpec("G", k=k))
         g_k = np.exp(log_gk)
-        target = reference_condition(engine, prev) if seq_learner is None else g_k
-        chk = check_round(
-            pol,
-            target,
-            g_k,
-            visits,
-            threshold=threshold,
-            fit_tolerance=fit_tol,
-            tolerance=args.tolerance,
-            sigmas=args.sigmas,
-        )
-        passed = chk.passed if seq_learner is None else chk.distance <= args.tolerance
+        n_np = visits.detach().cpu().numpy()
+        visited = n_np > 0
+        dist = np.abs(pol.detach().cpu().numpy() - g_k).max(-1)
         record: dict[str, Any] = {
             "row_label": f"round {k}",
             "round": k,
-            "max_abs_dev_G_k": chk.distance,
-            "well_visited": chk.n_well,
-            "threshold": threshold,
-            "excluded": chk.excluded,
-            "excluded_distance": chk.excluded_distance,
-            "max_abs_dev_G_prev": None if seq_learner else chk.previous.max_abs,
-            "max_sigma_ratio_G_prev": None if seq_learner else chk.previous.max_ratio,
+            "cells": verdict.n_cells,
+            "rejected": verdict.n_rejected,
+            "worst_excess": verdict.worst_excess,
+            "max_halfwidth": verdict.max_halfwidth,
+            "insufficient": verdict.n_insufficient,
+            "exempt": verdict.n_exempt,
+            "samples_needed": verdict.samples_needed,
+            "delta": delta,
+            "level": args.level,
+            "tolerance": args.tolerance,
+            "fit_error": fit,
+            "fit_tolerance": fit_tol,
+            "max_abs_dev_G_k": float(dist[visited].max()) if visited.any() else 0.0,
             "kappa_1": float(engine.kappa(log_pi, f1)),
+            "kappa_1_support": support_kappa(engine, log_pi, f1),
             "kappa_1_G_k": float(engine.kappa(log_gk, f1)),
             "kappa_1_why": explain_kappa(engine, log_pi, f1, *names),
             "kappa_1_G_k_why": explain_kappa(engine, log_gk, f1, *names),
             "J_prob": float(engine.j_prob(log_pi)),
             "J_prob_G_k": float(engine.j_prob(log_gk)),
             "history_dependence": hist,
-            "fit_error": fit,
             "successes": n_success,
             "episodes": args.episodes,
             "seconds": seconds,
-            "passed": passed,
+            "outcome": verdict.outcome,
+            "passed": verdict.passed,
             "learner": args.learner,
             "mode": args.mode,
             "seed": seed,
         }
-        well = visits.detach().cpu().numpy() >= threshold
-        yield record, pol, well
+        # precision claimed where even a frequency of 1/2 has a narrow interval
+        half = kl_interval(np.full(n_np.shape, 0.5), n_np, delta)
+        claim = visited & (0.5 * (half[1] - half[0]) + fit <= args.tolerance)
+        record["claimed_cells"] = int(claim.sum())
+        yield record, pol, claim
+
+
+def _prefix_verdict(
+    env: Any,
+    learner: Any,
+    targets: list[Any],
+    delta: float,
+    fit: float,
+    fit_tol: float,
+    args: argparse.Namespace,
+) -> Any:
+    """The transformer's round judged at every visited successful prefix: the
+    Chernoff interval of its data's frequencies must contain the exact
+    P(a_t | h, success) of the previous acting policy (``targets``), and the
+    model must meet its fit criterion (``fit`` <= ``fit_tol``)."""
+
+    from coherence.gpu.learning.verdict import CellVerdict, frequency_test
+
+    data = learner.prefix_data()
+    parts = []
+    for t in range(env.shape[0]):
+        n_h = data.counts[t].cpu().numpy()
+        if n_h.size == 0:
+            continue
+        freq = data.action_counts[t].cpu().numpy() / n_h[:, None]
+        tgt = targets[t][data.index[t]].cpu().numpy()
+        parts.append(
+            frequency_test(
+                freq[None],
+                tgt[None],
+                n_h[None],
+                delta=delta,
+                tolerance=args.tolerance,
+                samples=args.episodes,
+                fit_error=fit,
+                fit_tolerance=fit_tol,
+                min_share=args.min_share,
+            )
+        )
+    if not parts:
+        return CellVerdict(0, 0, 0.0, 0.0, 0, 0, args.tolerance, delta, fit, fit_tol)
+    return CellVerdict(
+        n_cells=sum(v.n_cells for v in parts),
+        n_rejected=sum(v.n_rejected for v in parts),
+        worst_excess=max(v.worst_excess for v in parts),
+        max_halfwidth=max(v.max_halfwidth for v in parts),
+        n_insufficient=sum(v.n_insufficient for v in parts),
+        samples_needed=max(v.samples_needed for v in parts),
+        tolerance=args.tolerance,
+        delta=delta,
+        fit_error=fit,
+        fit_tolerance=fit_tol,
+        n_exempt=sum(v.n_exempt for v in parts),
+    )
 
 
 def _save_name(path: Path) -> str:
@@ -779,8 +971,9 @@ def _save_policy(
         description=(
             f"The policy learned by coherence retrain --learner {args.learner} "
             f"on {mdp.name} (N = {args.episodes}, round {k}, seed {rec['seed']}) "
-            f"against G_{k}: within abs {args.tolerance:g} at every (t, s) with at "
-            f"least {rec['threshold']} successful visits; at the (t, s) listed in "
+            f"against G_{k}: within abs {args.tolerance:g} at every (t, s) whose "
+            f"Chernoff interval (level {rec['delta']:.3g}) at frequency 1/2 is "
+            f"within +-{args.tolerance:g}; at the (t, s) listed in "
             "source.no_claim the expected value is the learned value itself."
         ),
         source={"case": mdp.name, "no_claim": excluded},
@@ -863,7 +1056,9 @@ def _anneal(args: argparse.Namespace) -> int:
         default_device,
         make_generator,
     )
+    from coherence.gpu.learning.profile import support_kappa
     from coherence.gpu.learning.retrain import log_policy
+    from coherence.gpu.learning.soft_q import interval_count, stage_test
     from coherence.queries import Evaluator
     from coherence.reference.operators import PolicySpec
     from coherence.reference.recurrences import Boltzmann
@@ -873,8 +1068,11 @@ def _anneal(args: argparse.Namespace) -> int:
     env = Environment.from_mdp(mdp, device)
     evaluator = Evaluator(mdp, "numpy")
     engine = evaluator.engine("numpy")
-    warm = args.samples // 16 if args.warm is None else args.warm
+    warm = 0 if args.warm is None else args.warm
     f1 = Boltzmann(Fraction(1))
+    args.unit = "samples per (t, s, a)"
+    n_tests = len(args.schedule) * interval_count(env)
+    delta = args.level / n_tests
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         for i, seed in enumerate(_seeds(args)):
@@ -885,6 +1083,7 @@ def _anneal(args: argparse.Namespace) -> int:
                 samples=args.samples,
                 warm=warm,
                 sigmas=args.sigmas,
+                delta=delta,
                 generator=make_generator(seed, device),
             )
             start = time.perf_counter()
@@ -892,14 +1091,12 @@ def _anneal(args: argparse.Namespace) -> int:
                 zip(args.schedule, stages, strict=True), 1
             ):
                 seconds = time.perf_counter() - start
+                test = stage_test(env, res, args.tolerance)
                 log_pi = log_policy(res.policy)
                 t_alpha = np.exp(evaluator.policy(PolicySpec("T", alpha=alpha)))
                 maxent = np.exp(engine.maxent_policy(alpha))
                 target = t_alpha if args.backup == "z" else maxent
                 got = res.policy.detach().cpu().numpy()
-                bound = res.policy_bound.detach().cpu().numpy()
-                dev = np.abs(got - target)
-                ratio = float((dev / (bound + 1e-9)).max())
                 yield (
                     i,
                     {
@@ -907,18 +1104,28 @@ def _anneal(args: argparse.Namespace) -> int:
                         "stage": k,
                         "alpha": float(alpha),
                         "backup": args.backup,
-                        "max_abs_dev_target": float(dev.max()),
+                        "rejected": test.n_rejected,
+                        "worst_excess": test.worst_excess,
+                        "max_halfwidth": test.max_halfwidth,
+                        "insufficient": test.n_insufficient,
+                        "undetermined": test.n_undetermined,
+                        "samples_needed": test.samples_needed,
+                        "delta": delta,
+                        "level": args.level,
+                        "tolerance": args.tolerance,
+                        "max_abs_dev_target": float(np.abs(got - target).max()),
                         "max_abs_dev_T_alpha": float(np.abs(got - t_alpha).max()),
                         "max_abs_dev_maxent": float(np.abs(got - maxent).max()),
-                        "max_bound": float(bound.max()),
-                        "max_bound_ratio": ratio,
+                        "propagated_bound": float(res.policy_bound.max()),
                         "kappa_1": float(engine.kappa(log_pi, f1)),
+                        "kappa_1_support": support_kappa(engine, log_pi, f1),
                         "J_prob": float(engine.j_prob(log_pi)),
                         "J_prob_target": _j_prob_of(engine, target),
                         "samples": args.samples,
                         "warm": warm if k > 1 else 0,
                         "seconds": seconds,
-                        "passed": ratio <= 1.0,
+                        "outcome": test.outcome(),
+                        "passed": test.outcome() == "pass",
                         "seed": seed,
                     },
                 )
@@ -928,36 +1135,49 @@ def _anneal(args: argparse.Namespace) -> int:
     header = [
         ("stage", 5),
         ("alpha", 6),
+        ("reject", 6),
+        ("excess", 8),
+        ("half", 7),
+        ("wide", 4),
+        ("undet", 5),
         ("|pi-target|", 11),
-        ("bound", 8),
-        ("ratio", 7),
         ("kappa_1", 8),
+        ("k1(supp)", 8),
         ("J_prob", 8),
         ("J(target)", 9),
         ("s", 6),
-        ("ok", 4),
+        ("verdict", 7),
     ]
 
     def cells(r: dict[str, Any]) -> list[str]:
         return [
             f"{r['stage']:>5}",
             _fmt(r["alpha"], 6),
+            f"{r['rejected']:>6}",
+            _fmt(r["worst_excess"]),
+            _fmt(r["max_halfwidth"], 7),
+            f"{r['insufficient']:>4}",
+            f"{r['undetermined']:>5}",
             _fmt(r["max_abs_dev_target"], 11),
-            _fmt(r["max_bound"]),
-            _fmt(r["max_bound_ratio"], 7),
             _fmt(r["kappa_1"]),
+            _fmt(r["kappa_1_support"]),
             _fmt(r["J_prob"]),
             _fmt(r["J_prob_target"], 9),
             f"{r['seconds']:>6.1f}",
-            f"{'pass' if r['passed'] else 'FAIL':>4}",
+            "pass" if r["outcome"] == "pass" else r["outcome"],
         ]
 
     title = (
         f"anneal {mdp.name}: backup {args.backup} vs {target_name}, "
         f"{args.samples} sampled steps per (t, s, a) and stage, warm start "
-        f"pseudo-count {warm}\nbound: {args.sigmas:g} standard errors per sample "
-        "mean, propagated backwards (carried error and warm-start bias included); "
-        "ratio = largest deviation / bound"
+        f"pseudo-count {warm}\nverdict: family-wise level {args.level:g} "
+        f"(Bonferroni over {n_tests} sample means, {delta:.3g} each); at every "
+        "(t, s, a) the interval of the learned value and policy must contain the "
+        "exact backup of the stage's own learned next-step values; a policy "
+        f"interval wider than +-{args.tolerance:g} is insufficient data; undet: "
+        "(t, s) whose success probability the data cannot tell from 0 (judged, "
+        f"no precision claimed)\n|pi-target|: max distance to the exact "
+        f"{target_name} (carried error included; reported)"
     )
     runs = _report(
         args,
@@ -965,7 +1185,7 @@ def _anneal(args: argparse.Namespace) -> int:
         header,
         rows(),
         cells,
-        ("max_abs_dev_target", "kappa_1", "J_prob", "seconds"),
+        ("max_abs_dev_target", "max_halfwidth", "kappa_1", "J_prob", "seconds"),
         len(args.schedule) * args.repeats,
     )
     if plot is not None:
@@ -987,10 +1207,10 @@ def _plot_anneal(
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
     for run in runs:
         axes[0].plot(stages, [r["max_abs_dev_target"] for r in run], "o-", alpha=0.7)
-        axes[0].plot(stages, [r["max_bound"] for r in run], "k:", alpha=0.7)
+        axes[0].plot(stages, [r["max_halfwidth"] for r in run], "k:", alpha=0.7)
         axes[1].plot(stages, [r["J_prob"] for r in run], "o-", alpha=0.7)
     axes[1].plot(stages, [r["J_prob_target"] for r in runs[0]], "s--", color="k")
-    axes[0].set_ylabel("max |pi - target| (dotted: bound)")
+    axes[0].set_ylabel("max |pi - target| (dotted: interval half-width)")
     axes[1].set_ylabel("J_prob (dashed: target)")
     for ax in axes:
         ax.set_xlabel("stage")
@@ -1040,10 +1260,22 @@ def _profile(args: argparse.Namespace) -> int:
         print(json.dumps({k: _finite_or_str(v) for k, v in data.items()}))
         return 0
     print(f"incoherence profile of {args.policy} against G_{args.k} on {mdp.name}:")
-    print(f"  kappa_1(learned)        {_fmt(prof.kappa_learned, 10)}")
+    print(f"  kappa_1(learned) raw    {_fmt(prof.kappa_learned, 10)}")
+    print(
+        f"  kappa_1(learned) supp.  {_fmt(prof.kappa_support, 10)}  (mass on "
+        "actions with Q = -inf removed: docs/learning.md)"
+    )
     print(f"  kappa_1(G_{args.k})            {_fmt(prof.kappa_exact, 10)}")
-    print(f"  gap (fit adds)          {_fmt(prof.kappa_gap, 10)}")
-    print(f"  max |learned - G_{args.k}|    {_fmt(prof.distance, 10)}")
+    print(f"  gap (fit adds, raw)     {_fmt(prof.kappa_gap, 10)}")
+    print(
+        f"  max |learned - G_{args.k}| on visited (t, s)  "
+        f"{_fmt(prof.distance_visited, 10)}"
+    )
+    print(
+        f"  occupancy-weighted |learned - G_{args.k}|    "
+        f"{_fmt(prof.distance_occupancy, 10)}"
+    )
+    print(f"  max |learned - G_{args.k}| everywhere     {_fmt(prof.distance, 10)}")
     print(f"  KL_c(learned || G_{args.k})   {_fmt(prof.causal_kl, 10)}")
     print(
         f"  J_prob learned / G_{args.k}   {_fmt(prof.j_prob_learned, 10)} / "

@@ -14,7 +14,10 @@
   maximum-entropy backup (converges to the entropy-regularised optimum), every
   O_t sampled, error bars propagated backwards.
 * :mod:`~coherence.gpu.learning.profile` -- the incoherence profile of a learned
-  policy (kappa_1 learned vs exact G_k).
+  policy (kappa_1 learned, raw and support-aware, vs exact G_k).
+* :mod:`~coherence.gpu.learning.verdict` -- the verdicts as hypothesis tests:
+  Chernoff and empirical Bernstein intervals at a stated family-wise level,
+  FAIL / insufficient data / pass (docs/learning.md).
 
 Policies are probability tensors of shape (T, S, A), float64. Every function
 takes an explicit seeded ``torch.Generator``.

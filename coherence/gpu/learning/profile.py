@@ -23,19 +23,55 @@ from fractions import Fraction
 
 import numpy as np
 
+from coherence import backends
 from coherence.queries import Evaluator
 from coherence.reference.model import MDP, FloatArray
+from coherence.reference.numpy_engine import NumpyEngine
 from coherence.reference.operators import PolicySpec
 from coherence.reference.recurrences import Boltzmann
 
-__all__ = ["IncoherenceProfile", "incoherence_profile"]
+__all__ = [
+    "IncoherenceProfile",
+    "incoherence_profile",
+    "support_kappa",
+    "support_policy",
+]
+
+
+def support_policy(engine: NumpyEngine, log_pi: FloatArray) -> FloatArray:
+    """The learned policy on the support G can have (log probabilities): the
+    mass on actions whose soft value under the policy ITSELF is Q_t(s, a) =
+    -inf is removed and the row renormalised. There G(pi) and the Boltzmann
+    policy pi^{Q,1} are exactly 0 whatever the rest of the policy is (the action
+    cannot succeed), so a softmax learner's leftover 5e-9 there is fit error, not
+    incoherence; it alone makes the raw kappa_1 = +inf. Rows where every action
+    has Q = -inf are kept as they are."""
+    Q = engine.values(log_pi).Q
+    dead = np.isneginf(Q)
+    keep = ~dead.all(axis=-1, keepdims=True)
+    masked = np.where(dead & keep, -np.inf, log_pi)
+    with np.errstate(invalid="ignore"):
+        norm = np.logaddexp.reduce(masked, axis=-1, keepdims=True)
+    out: FloatArray = np.where(np.isfinite(norm), masked - norm, log_pi)
+    return out
+
+
+def support_kappa(engine: NumpyEngine, log_pi: FloatArray, f: Boltzmann) -> float:
+    """kappa_f of :func:`support_policy` (finite for a policy whose only
+    infinite KL terms come from provably failing actions)."""
+    return float(engine.kappa(support_policy(engine, log_pi), f))
 
 
 @dataclass(frozen=True)
 class IncoherenceProfile:
     """kappa_1 of the learned policy and of exact G_k, their difference, the
-    largest |pi^ - G_k| over every (t, s, a), KL_c(pi^ || G_k), and J_prob of
-    both (float64, nats for the KL terms)."""
+    largest |pi^ - G_k| over every (t, s, a) (``distance``), KL_c(pi^ || G_k),
+    J_prob of both (float64, nats for the KL terms); ``kappa_support`` the
+    support-aware kappa_1 (:func:`support_kappa`); ``distance_visited`` the
+    largest max_a |pi^ - G_k| over the (t, s) a successful episode of pi^ visits
+    with positive probability; ``distance_occupancy`` the same distance averaged
+    over t and s with the weights c_t(s) = P(s_t = s, success) of pi^ (sum 1
+    over s at each t, averaged over the t where success is possible)."""
 
     k: int
     kappa_learned: float
@@ -44,6 +80,9 @@ class IncoherenceProfile:
     causal_kl: float
     j_prob_learned: float
     j_prob_exact: float
+    kappa_support: float
+    distance_visited: float
+    distance_occupancy: float
 
     @property
     def kappa_gap(self) -> float:
@@ -77,6 +116,15 @@ def incoherence_profile(
     g_k = evaluator.policy(spec)
     f = Boltzmann(Fraction(1))
     gk = np.exp(np.asarray(g_k, dtype=np.float64))
+    from coherence.gpu.learning.outcome_model import success_visit_probability
+
+    reference: NumpyEngine = backends.create("numpy", mdp)
+    c = success_visit_probability(reference, probs)
+    per_cell = np.abs(probs - gk).max(axis=-1)
+    visited = c > 0
+    tot = c.sum(axis=-1)
+    live = tot > 0
+    weighted = (c * per_cell).sum(-1)[live] / tot[live]
     return IncoherenceProfile(
         k=k,
         kappa_learned=float(engine.kappa(log_pi, f)),
@@ -85,4 +133,7 @@ def incoherence_profile(
         causal_kl=float(engine.causal_kl(log_pi, g_k)),
         j_prob_learned=float(engine.j_prob(log_pi)),
         j_prob_exact=float(engine.j_prob(g_k)),
+        kappa_support=support_kappa(reference, log_pi, f),
+        distance_visited=float(per_cell[visited].max()) if visited.any() else 0.0,
+        distance_occupancy=float(weighted.mean()) if weighted.size else 0.0,
     )

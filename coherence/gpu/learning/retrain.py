@@ -11,8 +11,10 @@ and pi'_t(.|s) = pi_t(.|s) where n_t(s) = 0 (SPEC §5: unchanged). By the Markov
 property P(a_t | s_t, O_{0:T} = 1) = P(a_t | s_t, O_{t:T} = 1) = G(pi)_t(a|s), and
 the successful episodes are i.i.d., so GIVEN n_t(s) the counts n_t(s, .) are
 multinomial(n_t(s), G(pi)_t(.|s)): the deviation of each frequency is exactly
-binomial with standard deviation sqrt(g (1 - g) / n_t(s)). This is the bound
-:func:`binomial_deviation` checks (``sigmas`` standard deviations, default 5).
+binomial with standard deviation sqrt(g (1 - g) / n_t(s)). The commands judge
+that with the exact-coverage Chernoff interval at a family-wise level
+(:mod:`coherence.gpu.learning.verdict`); :func:`binomial_deviation` is the
+normal-approximation check at ``sigmas`` standard deviations (default 5).
 Repeating the round k times estimates G_k; round k is compared with G applied to
 the PREVIOUS ESTIMATED policy, because the sampling errors of earlier rounds carry
 over.

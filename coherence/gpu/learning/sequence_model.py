@@ -38,19 +38,40 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from coherence.gpu.learning.rollouts import Environment, Episodes, step_outcomes
 
 __all__ = [
+    "PREFIX_LIMIT",
     "CausalTransformer",
+    "PrefixData",
     "SequenceLearner",
     "SequenceRound",
     "encode_episodes",
+    "prefix_targets",
 ]
 
 Mode = Literal["replace", "aggregate"]
+
+#: Most complete histories (S A)^T S for the exact prefix targets.
+PREFIX_LIMIT = 1 << 18
+
+
+@dataclass(frozen=True)
+class PrefixData:
+    """The successful (o = 1) training data of one round per distinct visited
+    prefix h = (s_0, a_0, ..., s_t): ``step`` t, ``index`` the prefix's
+    lexicographic index at its depth (digits s_0, a_0, s_1, ...), ``counts``
+    n(h) and ``action_counts`` n(h, a), and the model's o = 1 conditional
+    ``model`` p_theta(a | h), each a list over t = 0..T-1."""
+
+    index: list[Tensor]
+    counts: list[Tensor]
+    action_counts: list[Tensor]
+    model: list[Tensor]
 
 
 def _unique_rows(rows: Tensor, base: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -66,6 +87,57 @@ def _unique_rows(rows: Tensor, base: int) -> tuple[Tensor, Tensor, Tensor]:
         return digits, inv, counts
     out = torch.unique(rows, dim=0, return_inverse=True, return_counts=True)
     return out[0], out[1], out[2]
+
+
+def _all_prefixes(S: int, A: int, t: int, device: torch.device) -> Tensor:
+    """Every prefix o = 1, s_0, a_0, ..., s_t as tokens (S^(t+1) A^t, 2t + 2), in
+    lexicographic order of the digits s_0, a_0, ..., s_t."""
+    radices = [S] + [A, S] * t
+    n = math.prod(radices)
+    idx = torch.arange(n, device=device)
+    digits = []
+    for r in reversed(radices):
+        digits.append(idx % r)
+        idx = idx // r
+    digits.reverse()
+    out = torch.empty(n, 2 + 2 * t, dtype=torch.int64, device=device)
+    out[:, 0] = 1
+    for j, d in enumerate(digits):
+        out[:, 1 + j] = 2 + d if j % 2 == 0 else 2 + S + d
+    return out
+
+
+def _prefix_index(prefixes: Tensor, S: int, A: int) -> Tensor:
+    """Lexicographic index of token prefixes (as in :func:`_all_prefixes`)."""
+    idx = torch.zeros(prefixes.shape[0], dtype=torch.int64, device=prefixes.device)
+    for j in range(1, prefixes.shape[1]):
+        if j % 2 == 1:
+            idx = idx * S + (prefixes[:, j] - 2)
+        else:
+            idx = idx * A + (prefixes[:, j] - 2 - S)
+    return idx
+
+
+def prefix_targets(env: Environment, behaviour: list[Tensor]) -> list[Tensor]:
+    """The exact P(a_t = a | h, success) of a history-dependent behaviour (a list
+    over t of (S^(t+1) A^t, A), as :meth:`SequenceLearner.behaviour`): with
+    W(h) the success probability from prefix h on, W(h s_T) = rho_T(s_T) and
+    target(h, a) proportional to beta(a|h) rho_t(s_t, a) sum_s' P(s'|s_t, a)
+    W(h a s') (beta where W(h) = 0)."""
+    T, S, A = env.shape
+    P, rho = env.transition, env.success
+    w_next = env.terminal_success.repeat((S * A) ** T)  # leaves: index * S + s_T
+    out: list[Tensor] = [torch.empty(0)] * T
+    for t in range(T - 1, -1, -1):
+        beta = behaviour[t]
+        s_t = torch.arange(beta.shape[0], device=env.device) % S
+        child = w_next.reshape(beta.shape[0], A, S)
+        z = rho[t, s_t] * (P[s_t] * child).sum(-1)  # (M, A)
+        row = beta * z
+        tot = row.sum(-1, keepdim=True)
+        out[t] = torch.where(tot > 0, row / torch.where(tot > 0, tot, 1.0), beta)
+        w_next = tot[:, 0]
+    return out
 
 
 def encode_episodes(env: Environment, episodes: Episodes) -> Tensor:
@@ -181,7 +253,9 @@ class SequenceRound:
     (t, s) with at least ``history_threshold`` successful visits each (0 when no
     two exist); ``fit_error``: the largest |p_theta(a|h) - n(h, a) / n(h)| over
     the prefixes with at least ``threshold`` successful visits (distance to the
-    MLE); ``loss``: the final training loss;
+    MLE); ``fit_gap``: the fit criterion's statistic
+    (:meth:`SequenceLearner.fit_gap`); ``fit_steps``: optimiser steps taken;
+    ``loss``: the final training loss;
     ``n_success``: successful episodes of the round's rollouts."""
 
     round: int
@@ -192,6 +266,8 @@ class SequenceRound:
     loss: float
     n_success: int
     threshold: int
+    fit_gap: float = 0.0
+    fit_steps: int = 0
 
 
 class SequenceLearner:
@@ -288,6 +364,57 @@ class SequenceLearner:
             states=states, actions=actions, step_success=ok, terminal_success=term
         )
 
+    def behaviour(self) -> list[Tensor]:
+        """The acting policy of the next :meth:`rollout` at EVERY prefix: a list
+        over t of (S^(t+1) A^t, A) probabilities in lexicographic prefix order
+        (the model where (t, s_t) had successful data, else the Markov
+        marginal; the prior before training). Needs (S A)^T S <= PREFIX_LIMIT."""
+        T, S, A = self.env.shape
+        if (S * A) ** T * S > PREFIX_LIMIT:
+            raise ValueError(
+                f"case: {(S * A) ** T * S} complete histories exceed the exact "
+                f"prefix check's limit {PREFIX_LIMIT}"
+            )
+        trained = self._visits() if self._trained else None
+        out: list[Tensor] = []
+        for t in range(T):
+            prefixes = _all_prefixes(S, A, t, self.env.device)
+            s_t = prefixes[:, -1] - 2
+            probs = self.policy[t, s_t]
+            if trained is not None:
+                use = (trained[t, s_t] > 0)[:, None]
+                probs = torch.where(use, self._conditional(prefixes), probs)
+            out.append(probs)
+        return out
+
+    def prefix_data(self) -> PrefixData:
+        """The current training data's successful prefixes and the model's
+        conditionals there (:class:`PrefixData`)."""
+        assert self._seqs is not None and self._counts is not None
+        T, S, A = self.env.shape
+        win = self._seqs[:, 0] == 1
+        seqs, counts = self._seqs[win], self._counts[win]
+        idx_l, n_l, na_l, m_l = [], [], [], []
+        for t in range(T):
+            prefix = seqs[:, : 2 + 2 * t]
+            uniq, inv, _ = _unique_rows(prefix, self.model.vocab)
+            n_h = torch.zeros(uniq.shape[0], dtype=torch.float64, device=seqs.device)
+            n_h.index_add_(0, inv, counts)
+            n_ha = torch.zeros(
+                uniq.shape[0], A, dtype=torch.float64, device=seqs.device
+            )
+            a_t = seqs[:, 2 + 2 * t] - 2 - S
+            n_ha.index_put_((inv, a_t), counts, accumulate=True)
+            idx_l.append(_prefix_index(uniq, S, A))
+            n_l.append(n_h)
+            na_l.append(n_ha)
+            m_l.append(
+                self._conditional(uniq)
+                if uniq.shape[0]
+                else torch.zeros(0, A, dtype=torch.float64, device=seqs.device)
+            )
+        return PrefixData(index=idx_l, counts=n_l, action_counts=na_l, model=m_l)
+
     # ------------------------------------------------------------ training
     def _visits(self) -> Tensor:
         """Successful visits n_t(s) of the training data (T, S)."""
@@ -330,12 +457,25 @@ class SequenceLearner:
         return float(loss.detach())
 
     def step(
-        self, n_episodes: int, *, threshold: int = 100, history_threshold: int = 100
+        self,
+        n_episodes: int,
+        *,
+        threshold: int = 100,
+        history_threshold: int = 100,
+        fit_tolerance: float | None = None,
+        max_chunks: int = 20,
+        delta: float = 1e-6,
     ) -> SequenceRound:
         """One round: roll out, label, retrain, report (module docstring);
-        ``threshold``: successful visits for a prefix to enter the reported fit
-        error; ``history_threshold``: for a prefix to enter the history
-        dependence. The first round trains 3 x ``fit_steps`` (cold start)."""
+        ``threshold``: successful visits for a prefix to enter the reported
+        ``fit_error``; ``history_threshold``: for a prefix to enter the history
+        dependence. The first round trains 3 x ``fit_steps`` (cold start).
+
+        Fit criterion (``fit_tolerance`` not None): training continues in chunks
+        of ``fit_steps`` (at most ``max_chunks``) until at EVERY visited
+        successful prefix h the model's conditional lies within
+        ``fit_tolerance`` of the Chernoff interval (level ``delta``) of its own
+        data's frequencies n(h, a) / n(h) (:meth:`fit_gap`)."""
         if (
             isinstance(n_episodes, bool)
             or not isinstance(n_episodes, int)
@@ -353,8 +493,18 @@ class SequenceLearner:
             )
         uniq, _, counts = _unique_rows(seqs, self.model.vocab)
         self._seqs, self._counts = uniq, counts.to(torch.float64)
-        loss = self._fit(self.fit_steps * (3 if self.rounds == 0 else 1))
+        steps = self.fit_steps * (3 if self.rounds == 0 else 1)
+        loss = self._fit(steps)
         self._trained = True
+        used = steps
+        gap = self.fit_gap(delta)
+        if fit_tolerance is not None:
+            for _ in range(max_chunks - 1):
+                if gap <= fit_tolerance:
+                    break
+                loss = self._fit(self.fit_steps)
+                used += self.fit_steps
+                gap = self.fit_gap(delta)
         policy, hist, fit = self._marginal(threshold, history_threshold)
         self.policy = policy
         self.rounds += 1
@@ -367,7 +517,29 @@ class SequenceLearner:
             loss=loss,
             n_success=int(ep.success.sum()),
             threshold=threshold,
+            fit_gap=gap,
+            fit_steps=used,
         )
+
+    def fit_gap(self, delta: float) -> float:
+        """The fit criterion's statistic: the largest distance from the model's
+        o = 1 conditional to the Chernoff interval (level ``delta``) of its
+        training data's frequencies, over every visited successful prefix and
+        action (0: the model is consistent with its data everywhere)."""
+        from coherence.gpu.learning.verdict import kl_interval
+
+        data = self.prefix_data()
+        gap = 0.0
+        for n_h, n_ha, model in zip(
+            data.counts, data.action_counts, data.model, strict=True
+        ):
+            if n_h.numel() == 0:
+                continue
+            freq = (n_ha / n_h[:, None]).cpu().numpy()
+            lo, hi = kl_interval(freq, n_h[:, None].cpu().numpy(), delta)
+            m = model.cpu().numpy()
+            gap = max(gap, float(np.maximum(lo - m, m - hi).max()))
+        return gap
 
     def _marginal(
         self, threshold: int, history_threshold: int

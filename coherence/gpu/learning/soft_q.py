@@ -80,7 +80,16 @@ from coherence.gpu.learning.rollouts import (
     sample_terminal_outcomes,
 )
 
-__all__ = ["Backup", "SoftQResult", "anneal", "maxent_q_learning", "z_learning"]
+__all__ = [
+    "Backup",
+    "SoftQResult",
+    "StageTest",
+    "anneal",
+    "interval_count",
+    "maxent_q_learning",
+    "stage_test",
+    "z_learning",
+]
 
 Backup = Literal["z", "maxent"]
 
@@ -94,7 +103,14 @@ class SoftQResult:
     Z-learning, Q for maximum entropy; (T, S, A)), their standard errors, the
     one-sigma stage-only policy deviation ``policy_sd``, the complete bound
     ``policy_bound`` (carried error and warm-start bias included, at ``sigmas``),
-    alpha, the backup, the samples per (t, s, a) and the warm-start pseudo-count."""
+    alpha, the backup, the samples per (t, s, a) and the warm-start pseudo-count.
+
+    The test intervals (module docstring, "Test intervals"; each sample mean at
+    level ``delta``): ``value_lo`` / ``value_hi`` (T, S, A) contain the exact
+    backup of the LEARNED next-step values, ``policy_lo`` / ``policy_hi`` the
+    policy that backup induces; ``next_values`` (T + 1, S) are the learned w
+    (or V) the backups read (row T: the terminal estimate), ``terminal_rate``
+    the sampled rho^_T (S,)."""
 
     backup: Backup
     alpha: float
@@ -106,6 +122,13 @@ class SoftQResult:
     samples: int
     warm: int
     sigmas: float
+    delta: float
+    value_lo: Tensor
+    value_hi: Tensor
+    policy_lo: Tensor
+    policy_hi: Tensor
+    next_values: Tensor
+    terminal_rate: Tensor
 
 
 def _alpha(alpha: float | Fraction) -> float:
@@ -224,10 +247,12 @@ def z_learning(
     start: SoftQResult | None = None,
     warm: int = 0,
     sigmas: float = 5.0,
+    delta: float = 1e-6,
 ) -> SoftQResult:
     """Exact-conditioning backup learned in the exponentiated domain (module
     docstring (a)); converges to T_alpha. ``start``/``warm``: warm start from a
-    previous stage's z with pseudo-count ``warm``."""
+    previous stage's z with pseudo-count ``warm``; ``delta``: the level of each
+    test interval."""
     a = _alpha(alpha)
     _check_samples(samples)
     _check_warm(env, warm, start)
@@ -237,9 +262,16 @@ def z_learning(
     p = env.prior
     dev = env.device
     n = samples
+    _check_delta(delta)
     rho_T = _terminal_rate(env, n, generator)
     w = torch.pow(rho_T, a)  # 0 ** 0 == 1 (SPEC §2)
     w_err = sigmas * _power_sd(rho_T, a, n)
+    nxt_vals = torch.empty(T + 1, S, dtype=torch.float64, device=dev)
+    nxt_vals[T] = w
+    v_lo = torch.empty(T, S, A, dtype=torch.float64, device=dev)
+    v_hi = torch.empty_like(v_lo)
+    p_lo = torch.empty_like(v_lo)
+    p_hi = torch.empty_like(v_lo)
     z = torch.empty(T, S, A, dtype=torch.float64, device=dev)
     se = torch.empty_like(z)
     pol = torch.empty_like(z)
@@ -248,6 +280,8 @@ def z_learning(
     eye = torch.eye(A, dtype=torch.float64, device=dev)
     for t in range(T - 1, -1, -1):
         m = _stage_moments(env, t, w, w_err, n, generator)
+        r_lo, r_hi = _rate_interval(m.rho, n, delta)
+        radius = _mean_radius(m.sd, n, w, delta)
         rho_a = torch.pow(m.rho, a)
         y = rho_a * m.mean
         se_y = torch.sqrt(
@@ -255,6 +289,10 @@ def z_learning(
         )
         x0 = None if start is None else start.values[t].to(dev, torch.float64)
         z[t], bias = _warm(y, x0, warm, n)
+        v_lo[t] = torch.pow(r_lo, a) * (m.mean - radius).clamp_min(0.0) - bias
+        v_hi[t] = torch.pow(r_hi, a) * (m.mean + radius) + bias
+        v_lo[t], v_hi[t] = v_lo[t].clamp_min(0.0), v_hi[t].clamp_max(1.0)
+        p_lo[t], p_hi[t] = _ratio_box(p, v_lo[t], v_hi[t])
         se[t] = se_y
         err = sigmas * se_y + rho_a * m.carried + bias
         pw = p * z[t]
@@ -267,6 +305,7 @@ def z_learning(
         var = (jac**2 * se_y[:, None, :] ** 2).sum(-1)
         psd[t] = torch.where(live, torch.sqrt(var), 0.0)
         bound[t] = torch.where(live, _z_interval(p, z[t], err, pol[t]), 0.0)
+        nxt_vals[t] = w
     return SoftQResult(
         backup="z",
         alpha=a,
@@ -278,7 +317,71 @@ def z_learning(
         samples=samples,
         warm=warm if start is not None else 0,
         sigmas=sigmas,
+        delta=delta,
+        value_lo=v_lo,
+        value_hi=v_hi,
+        policy_lo=p_lo,
+        policy_hi=p_hi,
+        next_values=nxt_vals,
+        terminal_rate=rho_T,
     )
+
+
+def _check_delta(delta: float) -> None:
+    if not (isinstance(delta, float | int) and 0 < delta < 1):
+        raise ValueError(f"delta: expected a number in (0, 1), got {delta!r}")
+
+
+def _rate_interval(rate: Tensor, n: int, delta: float) -> tuple[Tensor, Tensor]:
+    """The Chernoff interval of each sampled success rate (n draws)."""
+    from coherence.gpu.learning.verdict import kl_interval
+
+    lo, hi = kl_interval(rate.detach().cpu().numpy(), float(n), delta)
+    return (
+        torch.as_tensor(lo, dtype=torch.float64, device=rate.device),
+        torch.as_tensor(hi, dtype=torch.float64, device=rate.device),
+    )
+
+
+def _mean_radius(sd: Tensor, n: int, values: Tensor, delta: float) -> Tensor:
+    """Empirical Bernstein half-width of a successor mean: the successor values
+    are the learned table ``values`` (fixed given the later steps), so their
+    range is that of its finite entries."""
+    from coherence.gpu.learning.verdict import bernstein_radius
+
+    finite = values[torch.isfinite(values)]
+    width = float(finite.max() - finite.min()) if finite.numel() else 0.0
+    out = bernstein_radius(sd.detach().cpu().numpy(), n, width, delta)
+    return torch.as_tensor(out, dtype=torch.float64, device=sd.device)
+
+
+def _ratio_box(p: Tensor, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
+    """Range of pi_a = p_a x_a / sum_b p_b x_b over x in the box [lo, hi]
+    (x >= 0): increasing in x_a, decreasing in the others, so the extremes are
+    corners. A row whose sum can be 0 gets [0, 1] (the prior fallback)."""
+    ph, pl = p * hi, p * lo
+    H = ph.sum(-1, keepdim=True)
+    L = pl.sum(-1, keepdim=True)
+    den_top = ph + L - pl
+    den_bot = pl + H - ph
+    top = torch.where(den_top > 0, ph / torch.where(den_top > 0, den_top, 1.0), 1.0)
+    bot = torch.where(den_bot > 0, pl / torch.where(den_bot > 0, den_bot, 1.0), 0.0)
+    undecided = (L <= 0).expand_as(top)
+    top = torch.where(undecided, 1.0, top)
+    bot = torch.where(undecided, 0.0, bot)
+    return bot, top
+
+
+def _logit_box(p: Tensor, a: float, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
+    """Range of pi proportional to p exp(a Q) over Q in the box [lo, hi]: the
+    ratio box of x = exp(a (Q - max hi)) (a monotone map); a = 0: the prior."""
+    if a == 0:
+        return p.clone(), p.clone()
+    top = torch.where(torch.isfinite(hi), hi, -torch.inf).amax(-1, keepdim=True)
+    shift = torch.where(torch.isfinite(top), top, 0.0)
+    x_lo = torch.exp(a * (lo - shift))
+    x_hi = torch.exp(a * (hi - shift))
+    return _ratio_box(p, x_lo, x_hi)
 
 
 def _power_sd(rate: Tensor, a: float, n: int) -> Tensor:
@@ -299,9 +402,10 @@ def maxent_q_learning(
     start: SoftQResult | None = None,
     warm: int = 0,
     sigmas: float = 5.0,
+    delta: float = 1e-6,
 ) -> SoftQResult:
     """Maximum-entropy expectation backup (module docstring (b)); converges to the
-    entropy-regularised optimum of SPEC §4. ``start``/``warm`` as in
+    entropy-regularised optimum of SPEC §4. ``start``/``warm``/``delta`` as in
     :func:`z_learning`, from a previous stage's Q."""
     a = _alpha(alpha)
     _check_samples(samples)
@@ -313,9 +417,16 @@ def maxent_q_learning(
     dev = env.device
     n = samples
     log_p = torch.where(p > 0, torch.log(torch.where(p > 0, p, 1.0)), -torch.inf)
+    _check_delta(delta)
     rho_T = _terminal_rate(env, n, generator)
     V = _log(rho_T)
     V_err = sigmas * _log_sd(rho_T, n)
+    nxt_vals = torch.empty(T + 1, S, dtype=torch.float64, device=dev)
+    nxt_vals[T] = V
+    v_lo = torch.empty(T, S, A, dtype=torch.float64, device=dev)
+    v_hi = torch.empty_like(v_lo)
+    p_lo = torch.empty_like(v_lo)
+    p_hi = torch.empty_like(v_lo)
     Q = torch.empty(T, S, A, dtype=torch.float64, device=dev)
     se = torch.empty_like(Q)
     pol = torch.empty_like(Q)
@@ -330,6 +441,13 @@ def maxent_q_learning(
         se_y = torch.where(alive, torch.sqrt(m.sd**2 / n + _log_sd(m.rho, n) ** 2), 0.0)
         x0 = None if start is None else start.values[t].to(dev, torch.float64)
         Q[t], bias = _warm(y, x0, warm, n)
+        r_lo, r_hi = _rate_interval(m.rho, n, delta)
+        radius = _mean_radius(m.sd, n, V, delta)
+        seen_ok = ~m.dead
+        v_lo[t] = torch.where(seen_ok, _log(r_lo) + m.mean - radius - bias, -torch.inf)
+        v_hi[t] = torch.where(seen_ok, _log(r_hi) + m.mean + radius + bias, -torch.inf)
+        p_lo[t], p_hi[t] = _logit_box(p, a, v_lo[t], v_hi[t])
+        nxt_vals[t] = V  # overwritten below with V_t
         se[t] = se_y
         err = torch.where(alive, sigmas * se_y + m.carried + bias, 0.0)
         if a == 0:
@@ -340,6 +458,7 @@ def maxent_q_learning(
             hits = ((p > 0) & ~alive).any(-1)
             V = torch.where(hits, -torch.inf, weighted.sum(-1))
             V_err = (p * err).sum(-1)
+            nxt_vals[t] = V
             continue
         logits = log_p + torch.where(alive, a * Q[t], -torch.inf)
         lse = torch.logsumexp(logits, dim=-1)
@@ -354,6 +473,7 @@ def maxent_q_learning(
         V = lse / a
         # V is monotone and 1-Lipschitz in the sup norm of the live Q
         V_err = torch.where(torch.isfinite(logits), err, 0.0).amax(-1)
+        nxt_vals[t] = V
     return SoftQResult(
         backup="maxent",
         alpha=a,
@@ -365,6 +485,13 @@ def maxent_q_learning(
         samples=samples,
         warm=warm if start is not None else 0,
         sigmas=sigmas,
+        delta=delta,
+        value_lo=v_lo,
+        value_hi=v_hi,
+        policy_lo=p_lo,
+        policy_hi=p_hi,
+        next_values=nxt_vals,
+        terminal_rate=rho_T,
     )
 
 
@@ -423,12 +550,13 @@ def anneal(
     generator: torch.Generator,
     warm: int = 0,
     sigmas: float = 5.0,
+    delta: float = 1e-6,
 ) -> Iterator[SoftQResult]:
     """Learn along a schedule alpha_1, alpha_2, ...: stage k draws ``samples``
     fresh steps per (t, s, a) and warm-starts from stage k-1's values with
     pseudo-count ``warm`` (module docstring); stage 1 starts cold. Stage k
     yields the policy learned at alpha_k. Any order is allowed: the order is
-    what annealing chooses."""
+    what annealing chooses. ``delta``: the level of each test interval."""
     alphas = [_alpha(x) for x in schedule]
     if not alphas:
         raise ValueError("schedule: expected at least one alpha")
@@ -446,5 +574,140 @@ def anneal(
             start=prev,
             warm=warm,
             sigmas=sigmas,
+            delta=delta,
         )
         yield prev
+
+
+def interval_count(env: Environment) -> int:
+    """Intervals one stage's verdict relies on: a success rate and a successor
+    mean per (t, s, a), and a terminal rate per state (for Bonferroni)."""
+    T, S, A = env.shape
+    return 2 * T * S * A + S
+
+
+@dataclass(frozen=True)
+class StageTest:
+    """One stage judged against the exact backup of its own learned next-step
+    values (module docstring, "Test intervals"): ``target`` (T, S, A) the
+    policy those backups induce, ``n_rejected`` the (t, s) where a value or
+    policy interval excludes its target (terminal states counted at t = T),
+    ``worst_excess`` the largest distance from a target to its interval,
+    ``max_halfwidth`` the widest policy interval's half-width,
+    ``n_insufficient`` the (t, s) wider than +-tolerance or reaching a dead
+    successor no sample drew, ``samples_needed`` (0: none too wide) and
+    ``n_undetermined`` the (t, s) whose success probability the data cannot
+    tell from 0 (every policy is within their interval: judged, but no
+    precision is claimed there)."""
+
+    target: Tensor
+    n_rejected: int
+    worst_excess: float
+    max_halfwidth: float
+    n_insufficient: int
+    samples_needed: int
+    n_undetermined: int
+
+    def outcome(self) -> str:
+        """``"FAIL"``, ``"insufficient data"`` or ``"pass"``."""
+        if self.n_rejected:
+            return "FAIL"
+        return "insufficient data" if self.n_insufficient else "pass"
+
+
+def _excess(lo: Tensor, hi: Tensor, x: Tensor) -> Tensor:
+    """Distance from x to [lo, hi] (0 inside; equal infinities are inside;
+    never NaN)."""
+    below = torch.where(x == lo, 0.0, lo - x)
+    above = torch.where(x == hi, 0.0, x - hi)
+    out: Tensor = torch.maximum(below, above).nan_to_num(0.0).clamp_min(0.0)
+    return out
+
+
+def stage_test(env: Environment, res: SoftQResult, tolerance: float) -> StageTest:
+    """Judge ``res`` against the exact backups (reads rho and P: the oracle's
+    side): terminal w_T = rho_T^alpha (log rho_T for max-ent); at step t the
+    target value is rho_t^alpha sum_s' P w_{t+1}(s') (Z) or log rho_t +
+    sum_s' P V_{t+1}(s') (max-ent) with w_{t+1} / V_{t+1} the LEARNED next-step
+    values, and the target policy is the learner's own policy formula on them."""
+    T, S, A = env.shape
+    a = res.alpha
+    p = env.prior
+    nv = res.next_values
+    rho = env.success
+    P = env.transition
+    slack = 1e-9
+    rate_lo, rate_hi = _rate_interval(res.terminal_rate, res.samples, res.delta)
+    if res.backup == "z":
+        t_lo, t_hi = torch.pow(rate_lo, a), torch.pow(rate_hi, a)
+        tgt_T = torch.pow(env.terminal_success, a)
+    else:
+        t_lo, t_hi = _log(rate_lo), _log(rate_hi)
+        tgt_T = _log(env.terminal_success)
+    # the target AND the learned terminal value lie in the interval
+    term_exc = torch.maximum(_excess(t_lo, t_hi, tgt_T), _excess(t_lo, t_hi, nv[T]))
+    term_bad = term_exc > slack
+    excess = [float(term_exc.max())]
+    target = torch.empty(T, S, A, dtype=torch.float64, device=env.device)
+    bad = torch.zeros(T, S, dtype=torch.bool, device=env.device)
+    dead = torch.zeros(T, S, dtype=torch.bool, device=env.device)
+    for t in range(T):
+        w_next = nv[t + 1]
+        if res.backup == "z":
+            val = torch.pow(rho[t], a) * (P @ w_next)
+            row = p * val
+            tot = row.sum(-1, keepdim=True)
+            target[t] = torch.where(tot > 0, row / torch.where(tot > 0, tot, 1.0), p)
+        else:
+            finite = torch.isfinite(w_next)
+            reach_dead = (P * (~finite).to(P.dtype)[None, None, :]).sum(-1) > 0
+            mean = (P * torch.where(finite, w_next, 0.0)[None, None, :]).sum(-1)
+            val = torch.where(reach_dead, -torch.inf, _log(rho[t]) + mean)
+            dead[t] = (reach_dead & (res.value_hi[t] > -torch.inf)).any(-1)
+            if a == 0:
+                target[t] = p
+            else:
+                logits = torch.where(p > 0, torch.log(p.clamp_min(1e-300)), -torch.inf)
+                logits = logits + torch.where(torch.isfinite(val), a * val, -torch.inf)
+                lse = torch.logsumexp(logits, -1, keepdim=True)
+                live = torch.isfinite(lse)
+                target[t] = torch.where(
+                    live, torch.exp(logits - torch.where(live, lse, 0.0)), p
+                )
+        lo, hi = res.value_lo[t], res.value_hi[t]
+        # the target and the learned value / policy lie in the same interval
+        v_exc = torch.maximum(_excess(lo, hi, val), _excess(lo, hi, res.values[t]))
+        v_exc = torch.where(dead[t][:, None], 0.0, v_exc)
+        pl, ph = res.policy_lo[t], res.policy_hi[t]
+        pol_exc = torch.maximum(
+            _excess(pl, ph, target[t]), _excess(pl, ph, res.policy[t])
+        )
+        pol_exc = torch.where(dead[t][:, None], 0.0, pol_exc)
+        exc = torch.maximum(v_exc.clamp_min(0.0), pol_exc)
+        exc = torch.where(p > 0, exc, pol_exc)  # a forbidden action: policy only
+        bad[t] = (exc > slack).any(-1)
+        excess.append(float(exc.max()))
+    # rows whose success probability may be 0: any policy is within the data
+    # there (the prior by convention where it is 0); judged, never precise
+    if res.backup == "z":
+        determined = (p * res.value_lo).sum(-1) > 0
+    else:
+        logits = torch.where(p > 0, torch.log(p.clamp_min(1e-300)), -torch.inf)
+        determined = torch.isfinite(torch.logsumexp(logits + res.value_lo, -1))
+    half = torch.where(
+        determined[..., None], 0.5 * (res.policy_hi - res.policy_lo), 0.0
+    )
+    max_half = float(half.max())
+    wide = (half > tolerance).any(-1) | dead
+    needed = (
+        math.ceil(res.samples * (max_half / tolerance) ** 2) if bool(wide.any()) else 0
+    )
+    return StageTest(
+        target=target,
+        n_rejected=int(bad.sum()) + int(term_bad.sum()),
+        worst_excess=max(0.0, max(excess)),
+        max_halfwidth=max_half,
+        n_insufficient=int(wide.sum()),
+        samples_needed=needed,
+        n_undetermined=int((~determined).sum()),
+    )
