@@ -97,12 +97,15 @@ def _prove(args: argparse.Namespace) -> int:
     entries = run_ledger(
         args.only,
         progress=progress,
-        settings=Settings(write_cases=write_dir),
+        settings=Settings(write_cases=write_dir, link_seed=args.link_seed),
         coq_build_dir=build_dir,
         coq_progress=coq_progress,
     )
     print(render_json(entries) if args.json else render_table(entries))
     if not args.json:
+        for entry in entries:
+            for note in entry.outcome.notes:
+                print(f"{entry.key}: {note}")
         print(
             f"wall time {time.perf_counter() - started:.1f} s (rows, and the Coq "
             "build or the reuse of its cache)"
@@ -178,6 +181,15 @@ def register(sub: Any) -> None:
         default=None,
         help="write the regenerated counterexample cases into DIR (default: the "
         "current directory) instead of comparing them with the committed files",
+    )
+    parser.add_argument(
+        "--link-seed",
+        metavar="N",
+        type=int,
+        default=None,
+        help="seed of the generated cases on which the Coq definitions are "
+        "evaluated and compared with the Python oracle (default: the day's "
+        "number, so the sample rotates)",
     )
     parser.add_argument(
         "--coq-build",

@@ -123,6 +123,7 @@ def _entry_json(e: Entry) -> dict[str, Any]:
         "lemmas": list(o.lemmas),
         "case": o.case,
         "relation": o.relation,
+        "notes": list(o.notes),
         "seconds": round(e.seconds, 3),
     }
 
