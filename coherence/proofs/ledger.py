@@ -10,6 +10,13 @@ then keeps the code honest (a planted bug in a recurrence changes the row), the
 theorem carries the generality. Manifest theorems without a code check get a
 row of their own.
 
+Every Coq-backed row also rests on the row ``0/coq-python-link``
+(:mod:`coherence.proofs.link`): the Coq definitions evaluated on conformance
+cases must equal the Python exact oracle, else the row is ``UNKNOWN`` -- the
+theorems are about Defs.v, and the link is what ties Defs.v to the code. The
+theorem's statement printed is the one pinned in ``coq/Statements.v``
+(:mod:`coherence.proofs.formal`).
+
 A check that raises is recorded as ``UNKNOWN`` with the error, so that one bug
 shows up as a difference from the committed expectation instead of hiding the
 other rows.
@@ -271,8 +278,8 @@ def run_ledger(
             compiles the proofs once.
         coq_progress: called with a line per step of the Coq build.
         link: the outcome of the Coq-Python link when ``verdicts`` are given
-            (tests); default: when the verdicts are computed here and a Coq
-            row or claim 0 is selected, the link row is run on the build
+            (tests); default: when the verdicts are computed here and a
+            Coq-backed row is selected, the link row is run on the build
             (:func:`coherence.proofs.link.run_link`, seed
             ``settings.link_seed``) and every Coq-backed row depends on it.
     Returns:
@@ -301,7 +308,7 @@ def run_ledger(
         checks = [c for c in checks if c.claim in wanted]
     if verdicts is None:
         needed = [t for c in checks for t in by_row.get(c.key, [])]
-        if needed or wanted is None or 0 in wanted:
+        if needed:
             verdicts, build = prepare(needed, coq_build_dir, progress=coq_progress)
             link = _run_link(build, settings, coq_progress)
         else:

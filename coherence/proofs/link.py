@@ -11,6 +11,17 @@ theorem proves is PROVED only when this row passed (:func:`ledger.combine`):
 a planted change to a Coq definition, or to the Python recurrences, then
 shows up in every Coq-backed row.
 
+Every definition of ``Defs.v`` is reached by the evaluated queries: the
+quantities policy, z (``zv``, ``zstep``), w (``wv``, ``wfrom``, ``w``),
+occupancy (``occ``), ``J_prob`` and ``J_count``, of the operators prior
+(``prior_policy``), G (``cond``), T (``Tk``, ``opow``), F and F_literal
+(``Fpair``, both branches of ``fold``), H and H_literal (``Hpair``) and B
+(``softq`` with ``is_max`` for argmax and ``opow`` for Boltzmann,
+``normalise`` with its uniform fallback and ``onat``), all through ``osum``
+and the tables ``memo``, ``memo2``, ``memoT``; ``QEval.v``'s ``qops`` carries
+every operation. ``tests/test_proofs_link.py`` plants a change in each of
+them and sees this row fail.
+
 The sample rotates with the seed (by default the day's number, so successive
 days cover different cases; ``coherence prove --link-seed N`` fixes it) and
 is extended until it covers every feature of :data:`FEATURES`: stochastic
@@ -35,6 +46,7 @@ from coherence.proofs.outcome import Outcome
 __all__ = [
     "FEATURES",
     "GENERATED_DIR",
+    "LINK_CASES",
     "PUBLIC_DIR",
     "SAMPLE_SIZE",
     "SKIPPED",
@@ -47,6 +59,10 @@ __all__ = [
 _CASES = Path(__file__).resolve().parents[1] / "cases"
 PUBLIC_DIR = _CASES / "public"
 """The public cases: every one is evaluated on every run."""
+LINK_CASES = (Path(__file__).resolve().parent / "cases" / "link-mountain-race.json",)
+"""Cases of the link's own: the mountain race with Boltzmann policies at
+delta = 1/2 and 1/3 and the folding operators at k = 3, 4 (the generated
+cases have delta = 1 and k <= 3 only, and H_k differs from F_k from k = 3)."""
 GENERATED_DIR = _CASES / "generated"
 """The shipped generated cases: a seeded sample is evaluated on every run."""
 
@@ -80,6 +96,8 @@ FEATURES = (
     "null event (w = 0)",
     "fold where p = 0",
     "Boltzmann uniform fallback (every z = 0)",
+    "Boltzmann power 1/delta > 1",
+    "cumulative folding H_k, k >= 3",
     *(f"operator {op}" for op in ("prior", "G", "T", "F", "F_literal", "H")),
     *(f"operator {op}" for op in ("H_literal", "B argmax", "B Boltzmann")),
     *(f"quantity {q}" for q in ("policy", "z", "w", "occupancy", "J_prob")),
@@ -154,11 +172,15 @@ def case_features(path: Path) -> set[str]:
             found.add("null event (w = 0)")
         if op in ("F", "F_literal", "H", "H_literal") and prior_zero:
             found.add("fold where p = 0")
+        if op in ("H", "H_literal") and q.policy.k >= 3:
+            found.add("cumulative folding H_k, k >= 3")
         if op != "B":
             found.add(f"operator {op}")
             continue
         argmax = isinstance(q.policy.f, Argmax)
         found.add("operator B argmax" if argmax else "operator B Boltzmann")
+        if not argmax and getattr(q.policy.f, "delta", 1) != 1:
+            found.add("Boltzmann power 1/delta > 1")
         for i in range(q.policy.i):
             z = _nested(oracle.value("z", replace(q.policy, i=i)))
             for zs in (zs for t in range(T) for zs in z[t]):
@@ -174,8 +196,9 @@ def draw_sample(
     pool: Sequence[Path],
     covered: set[str],
     features: Callable[[Path], set[str]] = case_features,
+    size: int = SAMPLE_SIZE,
 ) -> tuple[list[Path], set[str]]:
-    """A seeded sample of ``pool``: :data:`SAMPLE_SIZE` cases in the order of
+    """A seeded sample of ``pool``: ``size`` cases in the order of
     a seeded shuffle, then further cases that add a feature still missing
     from ``covered`` (up to :data:`MAX_SAMPLE`). Returns the cases and every
     feature covered (``covered`` included)."""
@@ -184,12 +207,10 @@ def draw_sample(
     taken: list[Path] = []
     have = set(covered)
     for path in order:
-        if len(taken) >= MAX_SAMPLE or (
-            len(taken) >= SAMPLE_SIZE and have >= set(FEATURES)
-        ):
+        if len(taken) >= MAX_SAMPLE or (len(taken) >= size and have >= set(FEATURES)):
             break
         got = features(path)
-        if len(taken) < SAMPLE_SIZE or not got <= have:
+        if len(taken) < size or not got <= have:
             taken.append(path)
             have |= got
     return taken, have
@@ -206,7 +227,14 @@ def _compare(name: str, got: dict[str, object], want: dict[str, Any]) -> list[st
     return out
 
 
-def run_link(build: Any, runner: Any, seed: int) -> Outcome:
+def run_link(
+    build: Any,
+    runner: Any,
+    seed: int,
+    *,
+    public: Sequence[Path] | None = None,
+    size: int = SAMPLE_SIZE,
+) -> Outcome:
     """Evaluate the Coq definitions on the public cases and a sample of the
     generated ones (one ``coqc`` run) and compare with the exact oracle.
 
@@ -214,15 +242,20 @@ def run_link(build: Any, runner: Any, seed: int) -> Outcome:
         build: the compiled proofs (``runner.CoqBuild``).
         runner: the module with ``evaluate_cases`` (:mod:`coqrun`).
         seed: the sample's seed.
+        public: the cases always evaluated (default: the public cases and
+            :data:`LINK_CASES`).
+        size: the sample's size before features are added.
     Returns:
         CHECKED when every answer agrees and every feature is covered;
         UNKNOWN with the differing queries or the missing features.
     """
-    public = sorted(PUBLIC_DIR.glob("*.json"))
+    if public is None:
+        public = [*sorted(PUBLIC_DIR.glob("*.json")), *LINK_CASES]
     covered: set[str] = set()
     for path in public:
         covered |= case_features(path)
-    sample, covered = draw_sample(seed, sorted(GENERATED_DIR.glob("*.json")), covered)
+    pool = sorted(GENERATED_DIR.glob("*.json"))
+    sample, covered = draw_sample(seed, pool, covered, size=size)
     paths = [*public, *sample]
     got = runner.evaluate_cases(build, paths)
     mismatches: list[str] = []
@@ -234,8 +267,10 @@ def run_link(build: Any, runner: Any, seed: int) -> Outcome:
     missing = [f for f in FEATURES if f not in covered]
     skipped = ", ".join(sorted(SKIPPED["conventions"]))
     scope = (
-        f"the {len(public)} public cases (conventions without {skipped}, which "
-        f"tests/test_coq.py evaluates) and a seeded sample of at least "
+        f"the {len(public) - len(LINK_CASES)} public cases (conventions without "
+        f"{skipped}, which tests/test_coq.py evaluates), "
+        f"{', '.join(p.stem for p in LINK_CASES)} (Boltzmann at delta = 1/2, "
+        "1/3; G, F, H at k = 3, 4) and a seeded sample of at least "
         f"{SAMPLE_SIZE} of the {len(list(GENERATED_DIR.glob('*.json')))} "
         "generated cases, rotating by day"
     )
