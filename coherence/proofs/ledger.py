@@ -135,7 +135,8 @@ def _link_check(outcome: Outcome) -> Check:
         "the public cases and a seeded sample of at least "
         f"{SAMPLE_SIZE} shipped generated cases (coherence/cases), rotating by "
         "day; every query of policy, z, w, occupancy, J_prob, J_count for "
-        "prior, G, T, F, F_literal, H, H_literal, B (argmax, Boltzmann delta = 1)",
+        "prior, G, T, F, F_literal, H, H_literal (k <= 4), B (argmax; "
+        "Boltzmann at delta = 1, 1/2, 1/3)",
         "Coq evaluation (one coqc run) vs the exact oracle, compared exactly",
         run,
     )
