@@ -167,3 +167,19 @@ def test_report_in_a_headless_browser(tmp_path: Path) -> None:
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] == 2400 and pixels.shape[1] == 1280
     assert float(pixels[..., :3].std()) > 0.05  # text, tables and figures drawn
+
+
+def test_report_ledger_rows_carry_claim_and_family() -> None:
+    """Every ledger row in the report has its claim text and family (the
+    Coq-only rows 13/T = 1 ... had neither), and the report says where the
+    statuses come from."""
+    from coherence.experiments.report import LEDGER_STATUS_NOTE, ledger_rows
+    from coherence.proofs.report import load_expected
+
+    rows = ledger_rows()
+    assert [r["key"] for r in rows] == sorted(
+        load_expected(), key=lambda k: (int(k.split("/", 1)[0]), k)
+    )
+    for r in rows:
+        assert r["claim"] and r["claim"] != r["key"] and r["family"], r["key"]
+    assert "expected.json" in LEDGER_STATUS_NOTE

@@ -81,7 +81,7 @@ def test_keys_are_unique_and_expectation_covers_every_row() -> None:
     assert len(keys) == len(set(keys))
     expected = report.load_expected()
     theorem_rows = {formal.row_of(t, keys) for t in formal.load_manifest()}
-    assert set(expected) == set(keys) | theorem_rows
+    assert set(expected) == set(keys) | theorem_rows | {ledger.LINK_KEY}
     assert set(expected.values()) <= set(STATUSES)
     # SPEC §7 rows 1..19, §2 (0) and 20: hindsight relabelling against G
     assert {int(k.split("/")[0]) for k in expected} == set(range(21))
@@ -113,6 +113,66 @@ def test_docs_table_matches_the_expectation() -> None:
     expected = report.load_expected()
     assert {k: s for k, (s, _) in rows.items()} == expected
     assert all(family for _, family in rows.values())
+
+
+def _block(path: Path, begin: str, end: str) -> str:
+    text = path.read_text(encoding="utf-8")
+    start = text.index(begin)
+    return text[start : text.index(end, start) + len(end)]
+
+
+@pytest.mark.parametrize(
+    ("path", "render", "begin", "end"),
+    [
+        (
+            ROOT / "docs" / "spec.md",
+            report.render_spec_table,
+            report.SPEC_BEGIN,
+            report.SPEC_END,
+        ),
+        (
+            ROOT / "README.md",
+            report.render_readme_table,
+            report.README_BEGIN,
+            report.README_END,
+        ),
+    ],
+    ids=["spec §7", "README"],
+)
+def test_generated_tables_are_current(
+    path: Path, render: Any, begin: str, end: str
+) -> None:
+    """SPEC §7's and the README's ledger tables are what `coherence prove
+    --spec/--readme` writes for the committed expectation (the slow test
+    checks that the summary equals the live ledger's JSON)."""
+    rows = report.ledger_summary()
+    assert [r["key"] for r in rows] == sorted(
+        report.load_expected(), key=lambda k: (int(k.split("/")[0]), k)
+    )
+    assert all(r["claim"] and r["family"] for r in rows)
+    assert _block(path, begin, end) == render(rows), (
+        f"{path.name} is stale: run `coherence prove --out docs/claims.md "
+        "--spec docs/spec.md --readme README.md`"
+    )
+
+
+def test_summary_gives_coq_only_rows_their_claim_and_family() -> None:
+    rows = {r["key"]: r for r in report.ledger_summary()}
+    bandit = rows["13/T = 1 bandit limit"]
+    assert bandit["claim"].startswith("For every archimedean field R")
+    assert "full-support prior" in bandit["family"]
+    assert rows["8/uniform-deterministic"]["status"] == "CHECKED"
+
+
+def test_spec_flag_needs_the_markers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = tmp_path / "spec.md"
+    plain.write_text("# no table here\n", encoding="utf-8")
+    assert main(["prove", "--spec", str(plain)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--spec" in err[0] and "markers" in err[0]
+    assert plain.read_text(encoding="utf-8") == "# no table here\n"
 
 
 # ------------------------------------------------------------ the CLI
@@ -190,7 +250,12 @@ def test_table_and_json_print_the_family(
 
 @pytest.fixture
 def conventions_expected() -> dict[str, str]:
-    return {k: v for k, v in report.load_expected().items() if k.startswith("0/")}
+    # the link row runs with the Coq-backed rows only (claim 0 has none)
+    return {
+        k: v
+        for k, v in report.load_expected().items()
+        if k.startswith("0/") and k != ledger.LINK_KEY
+    }
 
 
 def test_convention_rows_hold(conventions_expected: dict[str, str]) -> None:
@@ -311,6 +376,15 @@ class FakeCoq:
 
     def check_manifest(self, build: FakeBuild) -> list[FakeCheck]:
         return list(self.checks.values())
+
+    def pinned_statements(self) -> dict[str, str]:
+        return {name: f"{name} as pinned" for name in self.checks}
+
+    def evaluate_cases(self, build: FakeBuild, paths: list[Path]) -> list[Any]:
+        """The Coq evaluation stood in by the exact oracle (the link passes)."""
+        from coherence.proofs import link
+
+        return [link._oracle(path)[2] for path in paths]
 
 
 THEOREMS = [
@@ -459,6 +533,8 @@ def test_full_ledger_equals_expectation_and_docs() -> None:
     )
     data = json.loads(report.render_json(entries))
     assert set(data) == {str(n) for n in range(20)}
+    # the generated tables (SPEC §7, README) come from this JSON
+    assert report.summary_rows(data) == report.ledger_summary()
 
 
 def test_coq_build_is_reused_only_from_identical_sources(tmp_path: Path) -> None:

@@ -77,6 +77,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "    for t in range(T - 2, -1, -1):\n        nxt = w[t + 1]",
     ),
     Mutation(
+        "backward pass looks two steps ahead",
+        REC,
+        "        nxt = w[t + 1]\n        z_t",
+        "        nxt = w[min(t + 2, T)]\n        z_t",
+    ),
+    Mutation(
         "reward time index shifted",
         REC,
         "value = rho[t][s][a] * expect",

@@ -92,15 +92,23 @@ def coverage_header(data: dict[str, list[dict[str, Any]]]) -> str:
     return "Instances with results: " + "; ".join(parts)
 
 
-def ledger_rows() -> list[dict[str, str]]:
-    """(key, claim, family, status) of every ledger row, from the committed
-    expectation of :mod:`coherence.proofs`; empty when it is unavailable."""
-    try:
-        from coherence.proofs.ledger import all_checks
-        from coherence.proofs.report import load_expected
+#: How the report's ledger statuses were obtained (printed beside the table).
+LEDGER_STATUS_NOTE = (
+    "statuses: the committed expectation (coherence/proofs/expected.json), which "
+    "`coherence prove` re-derives and CI checks; this report does not re-run it"
+)
 
-        expected = load_expected()
-        checks = {str(getattr(c, "key", "")): c for c in all_checks()}
+
+def ledger_rows() -> list[dict[str, str]]:
+    """(key, claim, family, status) of every ledger row, with the claim text
+    and family of every row (Coq-only rows included) from
+    :func:`coherence.proofs.report.ledger_summary`; statuses are the committed
+    expectation (:data:`LEDGER_STATUS_NOTE`). One row saying why when the
+    ledger is unavailable."""
+    try:
+        from coherence.proofs.report import ledger_summary
+
+        return ledger_summary()
     except Exception as exc:  # the ledger is optional here; say why it is missing
         return [
             {
@@ -110,31 +118,6 @@ def ledger_rows() -> list[dict[str, str]]:
                 "status": "-",
             }
         ]
-    rows = []
-    for key, status in expected.items():
-        c = checks.get(key)
-        if c is None:
-            # the expectation names a key no ledger check carries: say so
-            rows.append(
-                {
-                    "key": key,
-                    "claim": "(no ledger check has this key)",
-                    "family": "-",
-                    "status": f"{status} (expected; not matched to a check)",
-                }
-            )
-            continue
-        rows.append(
-            {
-                "key": key,
-                "claim": str(
-                    getattr(c, "statement", "") or getattr(c, "title", "") or key
-                ),
-                "family": str(getattr(c, "family", "") or "-"),
-                "status": status,
-            }
-        )
-    return rows
 
 
 def headline_table(eh: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -377,7 +360,11 @@ def write_report(
             ["erratum", "the paper", "exact evidence"],
             err_rows,
         ),
-        ("Claims ledger", ["key", "claim", "family", "status"], led_rows),
+        (
+            f"Claims ledger ({LEDGER_STATUS_NOTE})",
+            ["key", "claim", "family", "status"],
+            led_rows,
+        ),
     ]
     title = report_title(lines)
     header = coverage_header(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -46,15 +47,38 @@ def _prove(args: argparse.Namespace) -> int:
     from coherence.proofs.ledger import Entry, claim_numbers, run_ledger
     from coherence.proofs.outcome import Settings
     from coherence.proofs.report import (
+        README_BEGIN,
+        README_END,
+        SPEC_BEGIN,
+        SPEC_END,
         differences,
         load_expected,
         render_json,
         render_markdown,
+        render_readme_table,
+        render_spec_table,
         render_table,
+        replace_block,
+        summary_rows,
     )
 
     if args.out is not None and args.only:
         raise ValueError("--out: needs the full ledger (no --only)")
+    tables: list[tuple[Path, str, str, Any]] = []
+    for flag, value, begin, end, render in (
+        ("--spec", args.spec, SPEC_BEGIN, SPEC_END, render_spec_table),
+        ("--readme", args.readme, README_BEGIN, README_END, render_readme_table),
+    ):
+        if value is None:
+            continue
+        if args.only:
+            raise ValueError(f"{flag}: needs the full ledger (no --only)")
+        path = Path(value)
+        if not path.is_file():
+            raise ValueError(f"{flag}: {value!r} is not an existing file")
+        text = path.read_text(encoding="utf-8")
+        replace_block(text, "", begin, end, flag)  # the markers must be there
+        tables.append((path, begin, end, render))
     if args.only:
         known = claim_numbers()
         unknown = [n for n in args.only if n not in known]
@@ -97,12 +121,15 @@ def _prove(args: argparse.Namespace) -> int:
     entries = run_ledger(
         args.only,
         progress=progress,
-        settings=Settings(write_cases=write_dir),
+        settings=Settings(write_cases=write_dir, link_seed=args.link_seed),
         coq_build_dir=build_dir,
         coq_progress=coq_progress,
     )
     print(render_json(entries) if args.json else render_table(entries))
     if not args.json:
+        for entry in entries:
+            for note in entry.outcome.notes:
+                print(f"{entry.key}: {note}")
         print(
             f"wall time {time.perf_counter() - started:.1f} s (rows, and the Coq "
             "build or the reuse of its cache)"
@@ -119,6 +146,12 @@ def _prove(args: argparse.Namespace) -> int:
     if out is not None:
         previous = read_text(out, "--out") if out.is_file() else None
         atomic_write_text(out, render_markdown(entries, previous))
+    if tables:
+        rows = summary_rows(json.loads(render_json(entries)))
+        for path, begin, end, render in tables:
+            text = path.read_text(encoding="utf-8")
+            new = replace_block(text, render(rows), begin, end, str(path))
+            atomic_write_text(path, new)
     for entry in entries:
         for detail in entry.details:
             print(detail, file=sys.stderr)
@@ -163,6 +196,20 @@ def register(sub: Any) -> None:
         "section already in the file is kept",
     )
     parser.add_argument(
+        "--spec",
+        metavar="PATH",
+        default=None,
+        help="rewrite the generated ledger table of this file (docs/spec.md "
+        "section 7) from the ledger's JSON",
+    )
+    parser.add_argument(
+        "--readme",
+        metavar="PATH",
+        default=None,
+        help="rewrite the generated ledger table of this file (README.md, "
+        "section 'Claims ledger') from the ledger's JSON",
+    )
+    parser.add_argument(
         "--only",
         metavar="N",
         type=int,
@@ -178,6 +225,15 @@ def register(sub: Any) -> None:
         default=None,
         help="write the regenerated counterexample cases into DIR (default: the "
         "current directory) instead of comparing them with the committed files",
+    )
+    parser.add_argument(
+        "--link-seed",
+        metavar="N",
+        type=int,
+        default=None,
+        help="seed of the generated cases on which the Coq definitions are "
+        "evaluated and compared with the Python oracle (default: the day's "
+        "number, so the sample rotates)",
     )
     parser.add_argument(
         "--coq-build",

@@ -51,7 +51,9 @@ __all__ = [
     "coq_available",
     "default_build_dir",
     "evaluate_case",
+    "evaluate_cases",
     "manifest",
+    "pinned_statements",
     "source_files",
     "supports",
 ]
@@ -115,6 +117,14 @@ def source_files() -> list[str]:
     """The ``.v`` files in dependency order, as listed in ``_CoqProject``."""
     lines = (COQ_DIR / "_CoqProject").read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip().endswith(".v")]
+
+
+def pinned_statements() -> dict[str, str]:
+    """Theorem name -> statement pinned in ``Statements.v`` of the installed
+    sources (:func:`coherence.proofs.formal.pinned_statements`)."""
+    from coherence.proofs.formal import pinned_statements as parse
+
+    return parse(COQ_DIR / "Statements.v")
 
 
 def manifest() -> list[dict[str, str]]:
@@ -228,14 +238,38 @@ def compile_proofs(
     return _compile_in(build_dir, say)
 
 
+def _unchanged_prefix(build_dir: Path, files: Sequence[str]) -> int:
+    """How many leading files of ``files`` are compiled in ``build_dir`` from
+    identical sources (each ``.vo`` newer than its ``.v`` and than the
+    ``.vo`` before it): ``_CoqProject`` lists the files in dependency order,
+    so these need no recompilation when a later file changes."""
+    previous = 0.0
+    for i, name in enumerate(files):
+        built, compiled = build_dir / name, (build_dir / name).with_suffix(".vo")
+        if not (built.is_file() and compiled.is_file()):
+            return i
+        if built.read_bytes() != (COQ_DIR / name).read_bytes():
+            return i
+        stamp = compiled.stat().st_mtime
+        if stamp < built.stat().st_mtime or stamp < previous:
+            return i
+        previous = stamp
+    return len(files)
+
+
 def _compile_in(build_dir: Path, say: Callable[[str], None]) -> CoqBuild:
     files = source_files()
-    for name in [*files, "_CoqProject"]:
+    kept = _unchanged_prefix(build_dir, files)
+    if kept:
+        say(f"coq: {kept} files unchanged in {build_dir}, not recompiled")
+    for name in [*files[kept:], "_CoqProject"]:
         atomic_write_bytes(build_dir / name, read_bytes(COQ_DIR / name, "Coq source"))
     start = time.perf_counter()
     log: list[str] = []
     ok = True
     for i, name in enumerate(files, 1):
+        if i <= kept:
+            continue
         began = time.perf_counter()
         proc = _run_coqc(build_dir, name)
         say(
@@ -261,8 +295,11 @@ def _modules() -> str:
     return " ".join(name.removesuffix(".v") for name in source_files())
 
 
-def _run_script(build: CoqBuild, stem: str, body: str) -> str:
-    """Compile a scratch file importing every module; its stdout."""
+def _run_script(
+    build: CoqBuild, stem: str, body: str, modules: str | None = None
+) -> str:
+    """Compile a scratch file importing ``modules`` (default every module);
+    its stdout."""
     if not build.ok:
         raise RuntimeError(
             f"build: the Coq sources in {build.build_dir} did not compile"
@@ -271,7 +308,7 @@ def _run_script(build: CoqBuild, stem: str, body: str) -> str:
     path = build.build_dir / f"{stem}_{os.getpid()}.v"
     header = (
         "From mathcomp Require Import all_ssreflect all_algebra.\n"
-        f"From {LOGICAL_ROOT} Require Import {_modules()}.\n"
+        f"From {LOGICAL_ROOT} Require Import {modules or _modules()}.\n"
     )
     atomic_write_text(path, header + body)
     try:
@@ -333,17 +370,25 @@ def assumptions(build: CoqBuild, theorem: str) -> list[str]:
 
 
 def check_manifest(build: CoqBuild) -> list[TheoremCheck]:
-    """Every manifest theorem: compiled, its assumptions, and whether they are
+    """Every manifest theorem: compiled, its assumptions (those of its pin in
+    ``Statements.v``, which include the theorem's), and whether they are
     within :data:`ALLOWED_AXIOMS` (one coqc run; if it fails, each theorem is
     checked alone so that the missing one is named)."""
     names = [entry["theorem"] for entry in manifest()]
+    pins = pinned_statements()
+    # the pin X_pinned := X rests on everything X rests on; a theorem without
+    # a pin is checked alone (the ledger then refuses it for the missing pin)
+    query = {name: f"{name}_pinned" if name in pins else name for name in names}
     try:
-        found: dict[str, list[str] | None] = dict(_assumptions_of(build, names))
+        by_query = _assumptions_of(build, list(query.values()))
+        found: dict[str, list[str] | None] = {
+            name: by_query[query[name]] for name in names
+        }
     except RuntimeError:
         found = {}
         for name in names:
             try:
-                found[name] = assumptions(build, name)
+                found[name] = assumptions(build, query[name])
             except RuntimeError:
                 found[name] = None
     checks: list[TheoremCheck] = []
@@ -368,8 +413,14 @@ def supports(query: Query) -> bool:
     if spec.operator == "B":
         # Boltzmann with 1/delta = m > 1 raises every value to the m-th power at
         # every round, so the rationals grow geometrically in size; Q's binary
-        # arithmetic inside the Coq VM is then too slow for a test run.
-        return isinstance(spec.f, Argmax) or _boltzmann_power(spec.f) == 1
+        # arithmetic inside the Coq VM is then too slow beyond m <= 3 and two
+        # rounds.
+        power = _boltzmann_power(spec.f)
+        return (
+            isinstance(spec.f, Argmax)
+            or power == 1
+            or (power is not None and power <= 3 and spec.i <= 2)
+        )
     return True
 
 
@@ -463,6 +514,13 @@ def _shape(flat: list[Fraction], query: Query, mdp: MDP) -> object:
     return [flat[t * S : (t + 1) * S] for t in range(T + 1)]
 
 
+EVAL_MODULES = "Defs QEval"
+"""The modules a case evaluation imports: the definitions and their
+instantiation with ``Q`` only, so that a copy of the sources with just these
+two files compiled can be evaluated (a planted change to ``Defs.v`` is then
+checked in seconds)."""
+
+
 def evaluate_case(build: CoqBuild, case_path: Path | str) -> dict[str, object]:
     """The Coq definitions evaluated on the case at ``case_path``.
 
@@ -470,21 +528,42 @@ def evaluate_case(build: CoqBuild, case_path: Path | str) -> dict[str, object]:
     Fraction (J_prob, J_count) or nested lists of Fractions indexed
     ``[t][s][a]`` (policy, z) or ``[t][s]`` (w, occupancy; t = 0..T).
     """
-    case = load_case(case_path)
-    mdp = case.mdp
-    queries = [q for q in case.queries if supports(q)]
-    if not queries:
-        return {}
-    body = "From Coq Require Import QArith.\n" + _data(mdp)
-    body += "".join(f"Eval vm_compute in {_query_term(q, mdp)}.\n" for q in queries)
-    out = _run_script(build, "CaseEval", body)
-    blocks = _RESULT.findall(out)
-    if len(blocks) != len(queries):
-        raise RuntimeError(
-            f"coqc CaseEval.v: expected {len(queries)} results, read {len(blocks)}"
+    return evaluate_cases(build, [case_path])[0]
+
+
+def evaluate_cases(
+    build: CoqBuild, case_paths: Sequence[Path | str]
+) -> list[dict[str, object]]:
+    """The Coq definitions evaluated on several cases in one ``coqc`` run.
+
+    Each case's data lives in a Coq module of its own; the answers are those
+    of :func:`evaluate_case`, one dictionary per case, in order.
+    """
+    cases = [load_case(path) for path in case_paths]
+    selected = [[q for q in case.queries if supports(q)] for case in cases]
+    body = "From Coq Require Import QArith.\n"
+    for i, (case, queries) in enumerate(zip(cases, selected, strict=True)):
+        body += f"Module Case{i}.\n" + _data(case.mdp)
+        body += "".join(
+            f"Eval vm_compute in {_query_term(q, case.mdp)}.\n" for q in queries
         )
-    answers: dict[str, object] = {}
-    for query, block in zip(queries, blocks, strict=True):
-        flat = [Fraction(int(n), int(d)) for n, d in _PAIR.findall(block)]
-        answers[query.id] = _shape(flat, query, mdp)
-    return answers
+        body += f"End Case{i}.\n"
+    total = sum(len(queries) for queries in selected)
+    if total == 0:
+        return [{} for _ in cases]
+    out = _run_script(build, "CaseEval", body, EVAL_MODULES)
+    blocks = _RESULT.findall(out)
+    if len(blocks) != total:
+        raise RuntimeError(
+            f"coqc CaseEval.v: expected {total} results, read {len(blocks)}"
+        )
+    results: list[dict[str, object]] = []
+    at = 0
+    for case, queries in zip(cases, selected, strict=True):
+        answers: dict[str, object] = {}
+        for query in queries:
+            flat = [Fraction(int(n), int(d)) for n, d in _PAIR.findall(blocks[at])]
+            answers[query.id] = _shape(flat, query, case.mdp)
+            at += 1
+        results.append(answers)
+    return results

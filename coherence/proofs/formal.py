@@ -8,11 +8,20 @@ allowed library axioms. A row named by the manifest is ``PROVED`` only when the
 build compiles and its theorem's check is allowed; without ``coqc`` it is
 ``UNKNOWN`` with that reason, never ``PROVED``. The proofs are compiled once
 per ledger run (:func:`verify`).
+
+Every manifest theorem's full type is written out in ``coq/Statements.v``
+(``Definition X_statement : Prop := ...`` and ``Definition X_pinned :
+X_statement := X``), compiled with the proofs: a weakened theorem (an extra
+premise, a bounded k) no longer has the pinned type and the build fails. The
+ledger prints the statement text read from that file
+(:func:`pinned_statements`), so the text printed and the type checked cannot
+drift apart; a theorem without a pinned statement is not PROVED.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,14 +33,19 @@ from coherence._io import atomic_write_text, read_bytes, read_text
 __all__ = [
     "COQC_MISSING",
     "MANIFEST_PATH",
+    "STATEMENTS_PATH",
     "Theorem",
     "Verdict",
     "load_manifest",
+    "pinned_statements",
+    "prepare",
     "row_of",
     "verify",
 ]
 
 MANIFEST_PATH = Path(__file__).resolve().parent / "coq" / "manifest.json"
+STATEMENTS_PATH = Path(__file__).resolve().parent / "coq" / "Statements.v"
+"""The pinned statement of every manifest theorem (compiled with the proofs)."""
 
 COQC_MISSING = (
     "coqc not found: the Coq proofs were not compiled (install coq and mathcomp, "
@@ -61,11 +75,48 @@ class Theorem:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether a theorem is machine-checked: ``proved`` and the reason."""
+    """Whether a theorem is machine-checked: ``proved`` and the reason;
+    ``pinned`` is its statement as written in ``Statements.v``."""
 
     theorem: Theorem
     proved: bool
     reason: str
+    pinned: str = ""
+
+
+_PIN = re.compile(
+    r"^Definition ([A-Za-z_][A-Za-z0-9_']*)_statement : Prop :=\n(.*?)\.\n"
+    r"(?=Definition \1_pinned : \1_statement := \1\.$)",
+    re.S | re.M,
+)
+
+
+def pinned_statements(path: Path | None = None) -> dict[str, str]:
+    """Theorem name -> its statement as written in ``Statements.v`` (the text
+    between ``:=`` and the final period, whitespace collapsed to one space);
+    only statements followed by their ``X_pinned : X_statement := X`` check.
+    Empty when the file does not exist."""
+    path = STATEMENTS_PATH if path is None else path
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    return {m.group(1): " ".join(m.group(2).split()) for m in _PIN.finditer(text)}
+
+
+def _failed_pin(log: str, path: Path | None = None) -> str | None:
+    """The theorem whose pinned statement a coqc error in ``Statements.v``
+    points at (by line), if any."""
+    m = re.search(r'File "\./Statements\.v", line (\d+)', log)
+    path = STATEMENTS_PATH if path is None else path
+    if m is None or not path.is_file():
+        return None
+    line = int(m.group(1))
+    lines = path.read_text(encoding="utf-8").splitlines()[:line]
+    for text in reversed(lines):
+        found = re.match(r"Definition ([A-Za-z_][\w']*)_(statement|pinned)", text)
+        if found:
+            return found.group(1)
+    return None
 
 
 def load_manifest(path: Path | None = None) -> list[Theorem]:
@@ -220,6 +271,16 @@ def verify(
     runner: Any = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Verdict]:
+    """The verdicts of :func:`prepare` (without the build)."""
+    return prepare(theorems, build_dir, runner, progress)[0]
+
+
+def prepare(
+    theorems: Sequence[Theorem],
+    build_dir: Path | None = None,
+    runner: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Verdict], Any]:
     """Compile the proofs once and judge every theorem; verdicts by theorem name.
 
     Args:
@@ -229,21 +290,23 @@ def verify(
             stored beside it; None lets the runner choose (the real runner
             caches the build in the user's cache directory, keyed on the
             sources' digest).
-        runner: the module with ``coq_available``, ``compile_proofs`` and
-            ``check_manifest`` (default :mod:`coherence.proofs.coqrun`).
+        runner: the module with ``coq_available``, ``compile_proofs``,
+            ``check_manifest`` and ``pinned_statements`` (default
+            :mod:`coherence.proofs.coqrun`).
         progress: called with a line per step of the build (file compiled,
             build reused, theorems checked), for the user to watch.
     Returns:
-        One :class:`Verdict` per theorem: proved only when the build compiled,
-        the theorem's check compiled and its assumptions are allowed.
+        One :class:`Verdict` per theorem -- proved only when the build
+        compiled (``Statements.v`` included: the theorem has its pinned
+        type), the theorem has a pinned statement, its check compiled and its
+        assumptions are allowed -- and the build (None when there is none).
     """
-    if not theorems:
-        return {}
     run = _coqrun() if runner is None else runner
     say = progress or (lambda _line: None)
+    build: Any = None
 
-    def all_unknown(reason: str) -> dict[str, Verdict]:
-        return {t.theorem: Verdict(t, False, reason) for t in theorems}
+    def all_unknown(reason: str) -> tuple[dict[str, Verdict], Any]:
+        return {t.theorem: Verdict(t, False, reason) for t in theorems}, build
 
     try:
         if not run.coq_available():
@@ -257,6 +320,17 @@ def verify(
             build = run.compile_proofs(build_dir=build_dir)
         if not build.ok:
             tail = " | ".join(str(build.log).strip().splitlines()[-3:])
+            coq_dir = getattr(run, "COQ_DIR", None)
+            pin = _failed_pin(
+                str(build.log),
+                None if coq_dir is None else Path(coq_dir) / "Statements.v",
+            )
+            if pin is not None:
+                tail = (
+                    f"the theorem {pin} no longer has the statement pinned for "
+                    f"it in Statements.v ({tail})"
+                )
+            build = None
             return all_unknown(f"the Coq proofs do not compile: {tail}")
         where = Path(build.build_dir) if build_dir is None else build_dir
         cached = _cached_checks(run, where)
@@ -274,9 +348,15 @@ def verify(
         results = {str(c.theorem): c for c in checks}
     except Exception as exc:  # a broken runner is a status change, not a crash
         return all_unknown(f"the Coq runner raised {type(exc).__name__}: {exc}")
+    pins = run.pinned_statements()
     verdicts: dict[str, Verdict] = {}
     for t in theorems:
         c = results.get(t.theorem)
+        if t.theorem not in pins:
+            verdicts[t.theorem] = Verdict(
+                t, False, f"{t.theorem} has no statement pinned in Statements.v"
+            )
+            continue
         if c is None:
             verdicts[t.theorem] = Verdict(t, False, f"{t.theorem} was not checked")
             continue
@@ -295,6 +375,10 @@ def verify(
                 else ("axioms: " + ", ".join(extra) + " (the library's own, allowed)")
             )
             verdicts[t.theorem] = Verdict(
-                t, True, f"Coq: {t.theorem} ({t.file}) compiles; {closed}"
+                t,
+                True,
+                f"Coq: {t.theorem} ({t.file}) compiles; {closed}; its type is "
+                f"the statement pinned in Statements.v ({t.theorem}_pinned)",
+                pins[t.theorem],
             )
-    return verdicts
+    return verdicts, build

@@ -38,7 +38,9 @@ class Outcome:
     result"``; ``case`` is the counterexample file (relative to the repository)
     and ``relation`` what its values show; ``family`` and ``statement``, when
     given, replace the check's printed ones (a Coq theorem states more than the
-    code check covers); ``theorem`` names the Coq theorems.
+    code check covers); ``theorem`` names the Coq theorems; ``notes`` are
+    facts of this run only (the seeded sample drawn), printed by ``prove``
+    and in ``--json`` but not in ``docs/claims.md``, which stays reproducible.
     """
 
     status: Status
@@ -49,6 +51,7 @@ class Outcome:
     family: str | None = None
     theorem: str | None = None
     statement: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,13 @@ class Settings:
 
     ``write_cases``: the directory into which counterexample cases are written
     instead of being compared with the committed files (``coherence prove
-    --write-cases DIR``); None compares.
+    --write-cases DIR``); None compares. ``link_seed``: the seed of the
+    generated cases the Coq-Python link evaluates (``--link-seed``); None uses
+    the day's number, so the sample rotates.
     """
 
     write_cases: Path | None = None
+    link_seed: int | None = None
 
 
 CheckFn = Callable[[Settings], Outcome]
