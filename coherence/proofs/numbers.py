@@ -1,4 +1,4 @@
-"""The z3 number system for the generic recurrences (DESIGN.md).
+"""The z3 number system for the generic recurrences (docs/queries.md).
 
 Running :mod:`coherence.reference.recurrences` over z3 real terms turns the
 backward pass into the terms of an SMT query; the conventions of SPEC §2 become

@@ -188,7 +188,8 @@ def render_markdown(entries: Sequence[Entry], previous: str | None = None) -> st
         _HEADER,
         "# Claims ledger",
         "",
-        "Every claim of SPEC.md §7, and SPEC §2's degenerate conventions (row "
+        "Every claim of docs/spec.md §7 (SPEC), and SPEC §2's degenerate "
+        "conventions (row "
         "§2), with a machine-checked status (SPEC §9): PROVED when the printed "
         "statement is machine-checked end to end for the printed family (a Coq "
         "theorem, named; an exact symbolic identity over the whole family; or "

@@ -1,6 +1,6 @@
 """Reading and writing ``coherence-case/1`` and ``coherence-results/1`` files.
 
-The formats are those of CASE_FORMAT.md: exact numbers as rational or decimal
+The formats are those of docs/case-format.md: exact numbers as rational or decimal
 strings (read exactly), JSON numbers as the exact binary value of the float,
 "inf" / "-inf" for infinities. Writes are atomic, and a case read and written
 back reads as the same case (exact round trip).
@@ -441,7 +441,7 @@ _CASE_KEYS = {
 
 
 def case_from_json(data: object) -> Case:
-    """Validate and read a case object (see CASE_FORMAT.md)."""
+    """Validate and read a case object (see docs/case-format.md)."""
     if not isinstance(data, Mapping):
         raise CaseError(f"case: expected a JSON object, got {type(data).__name__}")
     if data.get("format") != CASE_FORMAT:
