@@ -44,6 +44,7 @@ __all__ = [
     "MAX_INPUT_BYTES",
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
+    "MAX_NPZ_MEMBERS",
     "FileError",
     "JSONInputError",
     "atomic_write_bytes",
@@ -76,6 +77,8 @@ _MAX_INT_DIGITS = 4300
 MAX_JSON_BYTES = 64 * 2**20
 #: Deepest JSON nesting read (the formats nest at most 10 deep).
 MAX_JSON_DEPTH = 32
+#: Most arrays an ``.npz`` file may hold (BRIDGE files hold six).
+MAX_NPZ_MEMBERS = 256
 #: Largest other input file read whole (``.npz`` archives, text).
 MAX_INPUT_BYTES = 256 * 2**20
 #: Largest total of the arrays of one ``.npz`` archive, from its headers.
@@ -352,6 +355,11 @@ def read_npz(
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             members = archive.infolist()
+            if len(members) > MAX_NPZ_MEMBERS:
+                raise FileError(
+                    f"{where}: {len(members)} arrays, over the limit of "
+                    f"{MAX_NPZ_MEMBERS}"
+                )
             total = sum(info.file_size for info in members)
             if total > max_array_bytes:
                 raise FileError(

@@ -323,8 +323,10 @@ def create(name: str, mdp: Any) -> Any:
     """Engine for ``mdp`` from a backend name such as ``numpy``, ``exact:fraction``
     or ``torch:float32``; the only place engines are constructed."""
     info = describe(name)
-    options = tuple(o for o in name.split(":")[1:] if o)
-    return info.factory(mdp, options)
+    parts = name.split(":")[1:]
+    if any(not o for o in parts):
+        raise ValueError(f"backend: {name!r} has an empty option after ':'")
+    return info.factory(mdp, tuple(parts))
 
 
 #: The optional modules each backend needs (checked before a run starts).

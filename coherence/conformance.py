@@ -597,12 +597,37 @@ def _run_certified(
     return Results(case.name, impl, answers, enclosures), errors
 
 
+def _check_auto_limits(cases: Sequence[Case]) -> None:
+    """Under ``auto``, a query whose fallback (certified or float) engine is
+    over its own limits can be answered by no backend: refuse the run before
+    any work (one line naming the case, the query and the bound). Queries auto
+    answers exactly are within the exact limits by construction."""
+    from coherence.queries import auto_backend
+
+    for case in cases:
+        for query in case.queries:
+            backend = auto_backend(case.mdp, query)
+            if backend == "exact":
+                continue
+            for spec in (query.policy, query.reference):
+                if spec is None:
+                    continue
+                try:
+                    check_engine_limits(case.mdp, spec, backend, f=query.f)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"case {case.name!r}, query {query.id!r}: {exc}"
+                    ) from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     cases = _load_cases(args.cases)
     if args.backend != AUTO and cases:
         # an unavailable backend or device is one error, before anything is written
         backends.create(args.backend, cases[0].mdp)
-    if args.backend != AUTO:
+    if args.backend == AUTO:
+        _check_auto_limits(cases)
+    else:
         for case in cases:  # every limit of the chosen engine, before any work
             for query in case.queries:
                 for spec in (query.policy, query.reference):

@@ -203,7 +203,9 @@ def test_prove_without_coqc_says_so_and_exits_3(
     out, err = capsys.readouterr()
     assert "UNKNOWN" in out
     last = out.strip().splitlines()[-1]
-    assert last.startswith("coqc not found: 1 row rests on Coq theorems")
+    # claim 1's row and the Coq-Python link row rest on Coq
+    assert last.startswith("coqc not found: 2 rows rest on Coq theorems")
+    assert "(0/coq-python-link, 1)" in last
     assert "apt-get install coq" in last and last.endswith("exit 3")
     assert "coqc not found on the PATH" in err
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from coherence import __version__
-from coherence._io import atomic_write_text, ensure_directory
+from coherence._io import atomic_write_text, check_output_target, ensure_directory
 from coherence.experiments import figures
 from coherence.experiments.audit import (
     OWN,
@@ -243,6 +243,8 @@ def write_report(
     """Write ``out/report.html`` and ``out/report.md`` (figures in
     ``out/figures``, per-instance tables as CSV in ``out/data``); ``results``
     defaults to ``out/results``."""
+    for name in ("report.html", "report.md"):  # refused before any sweep runs
+        check_output_target(Path(out) / name)
     directory = ensure_directory(out)
     res = Path(results) if results is not None else directory / "results"
     data = ensure_results(

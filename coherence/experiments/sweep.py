@@ -35,6 +35,7 @@ from coherence._io import (
     atomic_write_text,
     atomic_write_with,
     check_input_file,
+    check_output_target,
     ensure_directory,
     path_inside,
     plain_stem,
@@ -47,6 +48,7 @@ __all__ = [
     "MAX_TABLE_BYTES",
     "SCHEDULER_PROTOCOLS",
     "check_scheduler",
+    "check_sweep_targets",
     "code_digest",
     "item_key",
     "read_manifest",
@@ -200,6 +202,35 @@ def read_manifest(directory: str | os.PathLike[str], name: str) -> dict[str, Any
     return data
 
 
+def check_sweep_targets(out: str | os.PathLike[str], name: str) -> None:
+    """Before any work: the tables and manifest a sweep writes into ``out``
+    must be absent or regular files (never a FIFO or device), and an existing
+    ``NAME.parquet`` must be this sweep's own table (a foreign file is refused,
+    not replaced); a one-line ValueError otherwise."""
+    base = Path(out)
+    for suffix in (".parquet", ".csv", ".manifest.json"):
+        check_output_target(path_inside(base, name, suffix))
+    table = path_inside(base, name, ".parquet")
+    if not table.exists():
+        return
+    pq: Any = importlib.import_module("pyarrow.parquet")
+    try:
+        meta = pq.read_schema(os.fspath(table)).metadata or {}
+    except (OSError, ValueError) as exc:
+        text = " ".join(str(exc).split())[:120]
+        raise ValueError(
+            f"{os.fspath(table)}: exists and is not a readable Parquet table "
+            f"({text}); move it away or choose another --out"
+        ) from None
+    found = meta.get(b"sweep", b"").decode("utf-8", "replace")
+    if found != name:
+        raise ValueError(
+            f"{os.fspath(table)}: exists and is not a table of the {name} sweep "
+            f"(its metadata names {found or 'no sweep'}); move it away or choose "
+            "another --out"
+        )
+
+
 def read_table(
     path: str | os.PathLike[str], sweep: str | None = None
 ) -> list[dict[str, Any]]:
@@ -248,6 +279,7 @@ def run_sweep(
     if workers is not None and (isinstance(workers, bool) or workers < 0):
         raise ValueError(f"workers: expected a non-negative integer, got {workers!r}")
     plain_stem(name)
+    check_sweep_targets(out, name)
     parts = path_inside(Path(out), name, ".parts")
     if parts.exists() and (parts.is_symlink() or not parts.is_dir()):
         raise ValueError(f"{os.fspath(parts)!r}: exists and is not a directory")

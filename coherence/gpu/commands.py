@@ -110,10 +110,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
+#: Most stages of an ``anneal --schedule`` (each stage is a full learning run).
+MAX_STAGES = 1000
+
+
 def _schedule(text: str) -> list[Fraction]:
     from coherence._options import rational_list_option
 
-    return rational_list_option("--schedule", low=Fraction(0))(text)
+    stages = rational_list_option("--schedule", low=Fraction(0))(text)
+    if len(stages) > MAX_STAGES:
+        raise argparse.ArgumentTypeError(
+            f"{len(stages)} stages exceed the limit of {MAX_STAGES}"
+        )
+    return stages
 
 
 #: Largest ``--threads`` (torch intra-op threads; far more than cores aborts
