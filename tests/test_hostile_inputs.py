@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import signal
 import stat
@@ -1517,31 +1518,48 @@ class _Outcome:
     peak_mb: float
 
 
+#: Runs the command as its own child and prints that child's peak resident
+#: size. Linux keeps a process's high-water mark from before ``exec`` (the
+#: forked copy of the parent), so a child forked by a large pytest process
+#: would report the parent's size; forked by this small wrapper, it reports
+#: its own plus the wrapper's few MB.
+_PEAK_WRAPPER = (
+    "import os, subprocess, sys\n"
+    "p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL,"
+    " stdout=subprocess.DEVNULL)\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "print(usage.ru_maxrss, flush=True)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def _run_child(argv: list[str], cwd: Path) -> _Outcome:
-    """``python -m coherence *argv`` in ``cwd``; killed after KILL_AFTER s."""
+    """``python -m coherence *argv`` in ``cwd``; killed after KILL_AFTER s;
+    its peak resident size measured by :data:`_PEAK_WRAPPER`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(cwd)}
     env.pop("COLUMNS", None)
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coherence", *argv],
+        [sys.executable, "-c", _PEAK_WRAPPER, sys.executable, "-m", "coherence", *argv],
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
     timer = threading.Timer(KILL_AFTER, lambda: os.killpg(proc.pid, signal.SIGKILL))
     timer.start()
     try:
-        assert proc.stderr is not None
-        err = proc.stderr.read().decode("utf-8", "replace")
-        _, status, usage = os.wait4(proc.pid, 0)
+        out, raw_err = proc.communicate()
     finally:
         timer.cancel()
     elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return _Outcome(proc.returncode, err, elapsed, usage.ru_maxrss / 1024)
+    err = raw_err.decode("utf-8", "replace")
+    words = out.decode("utf-8", "replace").split()
+    # killed before it printed: the peak is unknown, reported as infinite
+    peak_kb = float(words[-1]) if words and words[-1].isdigit() else math.inf
+    return _Outcome(proc.returncode, err, elapsed, peak_kb / 1024)
 
 
 def _run_row(row: CommandRow, sandbox: Path) -> _Outcome:

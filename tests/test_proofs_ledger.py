@@ -532,7 +532,7 @@ def test_full_ledger_equals_expectation_and_docs() -> None:
         "docs/claims.md is stale: run `coherence prove --out docs/claims.md`"
     )
     data = json.loads(report.render_json(entries))
-    assert set(data) == {str(n) for n in range(20)}
+    assert set(data) == {str(n) for n in range(21)}
     # the generated tables (SPEC §7, README) come from this JSON
     assert report.summary_rows(data) == report.ledger_summary()
 
